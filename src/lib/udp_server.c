@@ -1,0 +1,332 @@
+/* udp_server.c - answers each datagram with its upper case, from the address it was sent to. */
+#include "wirecheck/udp_server.h"
+#include "wirecheck/cli.h"
+#include "wirecheck/loop.h"
+#include "wirecheck/sock.h"
+#include "wirecheck/sys.h"
+#include "wirecheck/upper.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+struct slot {
+    struct sockaddr_storage peer;
+    struct iovec iov;
+    union {                                 /* aligned for cmsghdr */
+        struct cmsghdr align;
+        char buf[CMSG_SPACE_PKTINFO];
+    } rx, tx;
+};
+
+struct endpoint {
+    struct wc_watch w;
+    struct udp_server *srv;
+    int family;
+    unsigned pend_from, pend_to;            /* replies the socket refused (EAGAIN) */
+};
+
+struct udp_server {
+    const struct wc_udp_server_config *cfg;
+    struct wc_loop *loop;
+    struct endpoint ep[WC_MAX_LISTENERS];
+    int nep;
+    struct wc_watch stopw;
+    unsigned batch;
+    uint8_t *bufs;
+    struct slot *slots;
+    struct mmsghdr *rx, *tx;
+    bool stopping;
+    unsigned long long rx_count, tx_count, tx_errors, truncated;
+    bool send_error_logged;
+};
+
+void wc_udp_server_defaults(struct wc_udp_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->port = WC_UDP_DEFAULT_PORT;
+    cfg->family = AF_UNSPEC;
+    cfg->batch = WC_UDP_DEFAULT_BATCH;
+    cfg->grace_ms = 2000;
+}
+
+/* Turns the received destination address into the source of the reply.
+ * The interface index is kept for IPv6 so that link-local replies route. */
+static size_t reply_control(const struct msghdr *in, char *out, size_t outlen)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR((struct msghdr *)in, cm)) {
+        struct msghdr m = { .msg_control = out, .msg_controllen = outlen };
+        struct cmsghdr *o = CMSG_FIRSTHDR(&m);
+
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+            pi.ipi_spec_dst = pi.ipi_addr;
+            pi.ipi_ifindex = 0;
+            o->cmsg_level = IPPROTO_IP;
+            o->cmsg_type = IP_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(o), &pi, sizeof pi);
+            return CMSG_SPACE(sizeof pi);
+        }
+        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+            o->cmsg_level = IPPROTO_IPV6;
+            o->cmsg_type = IPV6_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(o), &pi, sizeof pi);
+            return CMSG_SPACE(sizeof pi);
+        }
+    }
+    return 0;
+}
+
+static void rx_prepare(struct udp_server *s, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct slot *sl = &s->slots[i];
+        struct msghdr *m = &s->rx[i].msg_hdr;
+
+        sl->iov.iov_base = s->bufs + (size_t)i * WC_UDP_MAX_PAYLOAD;
+        sl->iov.iov_len = WC_UDP_MAX_PAYLOAD;
+        memset(m, 0, sizeof *m);
+        m->msg_name = &sl->peer;
+        m->msg_namelen = sizeof sl->peer;
+        m->msg_iov = &sl->iov;
+        m->msg_iovlen = 1;
+        m->msg_control = sl->rx.buf;
+        m->msg_controllen = sizeof sl->rx.buf;
+    }
+}
+
+/* Sends replies [ep->pend_from, ep->pend_to) in order. Returns 1 when the
+ * socket is full (the rest stays pending), else 0. A reply the network
+ * refuses (unreachable, filtered) is counted and skipped: one bad peer must
+ * not stall the others. */
+static int tx_flush(struct udp_server *s, struct endpoint *ep)
+{
+    while (ep->pend_from < ep->pend_to) {
+        unsigned n = ep->pend_to - ep->pend_from;
+        int r = s->batch > 1 ? wc_sendmmsg(ep->w.fd, &s->tx[ep->pend_from], n, MSG_DONTWAIT)
+                             : (int)wc_sendmsg(ep->w.fd, &s->tx[ep->pend_from].msg_hdr, MSG_DONTWAIT);
+
+        if (r == -EAGAIN || r == -ENOBUFS)
+            return 1;
+        if (r < 0) {
+            if (!s->send_error_logged) {
+                wc_log("sendmsg: %s (counted; later failures are not logged)", strerror(-r));
+                s->send_error_logged = true;
+            }
+            s->tx_errors++;
+            ep->pend_from++;
+            continue;
+        }
+        if (s->batch == 1)
+            r = 1;
+        s->tx_count += (unsigned)r;
+        ep->pend_from += (unsigned)r;
+    }
+    return 0;
+}
+
+/* One batch in, one batch out. Returns the datagrams received, or -errno. */
+static int serve_batch(struct udp_server *s, struct endpoint *ep)
+{
+    int n;
+
+    rx_prepare(s, s->batch);
+    if (s->batch > 1) {
+        n = wc_recvmmsg(ep->w.fd, s->rx, s->batch, MSG_DONTWAIT);
+    } else {
+        ssize_t r = wc_recvmsg(ep->w.fd, &s->rx[0].msg_hdr, MSG_DONTWAIT);
+        if (r >= 0)
+            s->rx[0].msg_len = (unsigned)r;
+        n = r < 0 ? (int)r : 1;
+    }
+    if (n <= 0)
+        return n;
+    s->rx_count += (unsigned)n;
+
+    unsigned out = 0;
+    for (int i = 0; i < n; i++) {
+        struct slot *sl = &s->slots[i];
+        struct msghdr *in = &s->rx[i].msg_hdr, *m = &s->tx[out].msg_hdr;
+        size_t len = s->rx[i].msg_len;
+
+        if (in->msg_flags & MSG_TRUNC) {    /* cannot happen below 64 KiB; never reply with less */
+            s->truncated++;
+            continue;
+        }
+        wc_upper(sl->iov.iov_base, sl->iov.iov_base, len);
+        sl->iov.iov_len = len;
+        memset(m, 0, sizeof *m);
+        m->msg_name = &sl->peer;
+        m->msg_namelen = in->msg_namelen;
+        m->msg_iov = &sl->iov;
+        m->msg_iovlen = 1;
+        m->msg_controllen = reply_control(in, sl->tx.buf, sizeof sl->tx.buf);
+        m->msg_control = m->msg_controllen ? sl->tx.buf : NULL;
+        out++;
+    }
+    ep->pend_from = 0;
+    ep->pend_to = out;
+    return n;
+}
+
+static void on_readable(struct wc_loop *loop, struct wc_watch *w, uint32_t ev)
+{
+    struct endpoint *ep = w->data;
+    struct udp_server *s = ep->srv;
+
+    (void)ev;
+    if (ep->pend_from < ep->pend_to) {
+        if (tx_flush(s, ep))
+            return;
+        (void)wc_loop_mod(loop, w, EPOLLIN);
+    }
+    /* A few batches per wake-up, then let the other socket have a turn. */
+    for (int i = 0; i < 8; i++) {
+        int n = serve_batch(s, ep);
+        if (n <= 0)
+            return;
+        if (tx_flush(s, ep)) {
+            /* Stop reading until the replies we owe can leave, in order. */
+            (void)wc_loop_mod(loop, w, EPOLLOUT);
+            return;
+        }
+        if ((unsigned)n < s->batch)
+            return;
+    }
+}
+
+static void on_stop(struct wc_loop *loop, struct wc_watch *w, uint32_t ev)
+{
+    struct udp_server *s = w->data;
+
+    (void)ev;
+    (void)wc_loop_del(loop, w);
+    s->stopping = true;
+}
+
+static int setup(struct udp_server *s, const struct wc_udp_server_config *cfg, int sfd,
+                 char *errbuf, size_t errlen)
+{
+    struct wc_listen_opts lo = { .host = cfg->host, .port = cfg->port, .socktype = SOCK_DGRAM,
+                                 .family = cfg->family };
+    int fds[WC_MAX_LISTENERS], n;
+
+    s->cfg = cfg;
+    s->batch = (unsigned)(cfg->batch > 0 ? cfg->batch : 1);
+    s->loop = wc_loop_new();
+    s->bufs = malloc((size_t)s->batch * WC_UDP_MAX_PAYLOAD);
+    s->slots = calloc(s->batch, sizeof *s->slots);
+    s->rx = calloc(s->batch, sizeof *s->rx);
+    s->tx = calloc(s->batch, sizeof *s->tx);
+    if (!s->loop || !s->bufs || !s->slots || !s->rx || !s->tx) {
+        snprintf(errbuf, errlen, "set-up: %s", strerror(errno));
+        return -1;
+    }
+    n = wc_listen(&lo, fds, WC_MAX_LISTENERS, errbuf, errlen);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        struct endpoint *ep = &s->ep[s->nep];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+
+        getsockname(fds[i], (struct sockaddr *)&ss, &sl);
+        ep->srv = s;
+        ep->family = ss.ss_family;
+        if (ep->family == AF_INET6)
+            (void)wc_setsockopt_int(fds[i], IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+        else
+            (void)wc_setsockopt_int(fds[i], IPPROTO_IP, IP_PKTINFO, 1);
+        if (cfg->rcvbuf > 0)
+            (void)wc_setsockopt_int(fds[i], SOL_SOCKET, SO_RCVBUF, cfg->rcvbuf);
+        if (wc_loop_add(s->loop, &ep->w, fds[i], EPOLLIN, on_readable, ep) < 0) {
+            snprintf(errbuf, errlen, "epoll_ctl: %s", strerror(errno));
+            for (int j = i; j < n; j++)
+                wc_close(fds[j]);
+            return -1;
+        }
+        s->nep++;
+    }
+    if (wc_loop_add(s->loop, &s->stopw, sfd, EPOLLIN, on_stop, s) < 0) {
+        snprintf(errbuf, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* After the stop: answer what is already queued, then send what is owed. */
+static void drain(struct udp_server *s)
+{
+    unsigned long long deadline = wc_now_ns() + (unsigned long long)s->cfg->grace_ms * 1000000ull;
+
+    for (int i = 0; i < s->nep; i++) {
+        struct endpoint *ep = &s->ep[i];
+        for (;;) {
+            while (tx_flush(s, ep)) {
+                struct pollfd pfd = { .fd = ep->w.fd, .events = POLLOUT };
+                if (wc_now_ns() >= deadline || wc_poll(&pfd, 1, 10) < 0)
+                    break;
+            }
+            if (ep->pend_from < ep->pend_to || wc_now_ns() >= deadline)
+                break;
+            if (serve_batch(s, ep) <= 0)
+                break;
+        }
+    }
+}
+
+int wc_udp_server_run(const struct wc_udp_server_config *cfg, char *errbuf, size_t errlen)
+{
+    struct udp_server s;
+    char names[WC_MAX_LISTENERS * WC_ADDRSTR_SIZE] = "", as[WC_ADDRSTR_SIZE];
+    int sfd, rc = -1;
+
+    memset(&s, 0, sizeof s);
+    sfd = wc_signals_open();
+    if (sfd < 0) {
+        snprintf(errbuf, errlen, "signalfd: %s", strerror(-sfd));
+        return -1;
+    }
+    if (setup(&s, cfg, sfd, errbuf, errlen) < 0)
+        goto out;
+    for (int i = 0; i < s.nep; i++) {
+        size_t l = strlen(names);
+        snprintf(names + l, sizeof names - l, "%s%s", i ? " " : "",
+                 wc_sock_name(s.ep[i].w.fd, 0, as, sizeof as));
+    }
+    if (cfg->user && wc_drop_privileges(cfg->user, errbuf, errlen) < 0)
+        goto out;
+    wc_log("listening on %s (batch %u)", names, s.batch);
+    while (!s.stopping) {
+        int r = wc_loop_run_once(s.loop, -1);
+        if (r < 0) {
+            snprintf(errbuf, errlen, "event loop: %s", strerror(-r));
+            goto out;
+        }
+    }
+    drain(&s);
+    if (cfg->verbose || s.tx_errors || s.truncated)
+        wc_log("stopped: %llu datagrams in, %llu replies out, %llu send errors, %llu truncated",
+               s.rx_count, s.tx_count, s.tx_errors, s.truncated);
+    rc = 0;
+out:
+    for (int i = 0; i < s.nep; i++)
+        wc_close(s.ep[i].w.fd);
+    wc_loop_free(s.loop);
+    free(s.bufs);
+    free(s.slots);
+    free(s.rx);
+    free(s.tx);
+    wc_close(sfd);
+    return rc;
+}

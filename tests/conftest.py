@@ -1,0 +1,51 @@
+"""Shared pytest fixtures: where the binaries are, free ports, and process helpers."""
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from lab import proc  # noqa: E402  (the lab package is shared with the scripts)
+
+
+def bin_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+
+
+@pytest.fixture(scope="session")
+def bins():
+    """Paths of the built programs; fails (not skips) when the build is missing."""
+    d = bin_dir()
+    names = ["tcp-server", "tcp-client", "udp-server", "udp-client"]
+    missing = [n for n in names if not (d / n).exists()]
+    assert not missing, f"build first (cmake --build build): missing {missing} in {d}"
+    return {n: str(d / n) for n in names + ["sniffer"]}
+
+
+@pytest.fixture
+def free_port():
+    return proc.free_port
+
+
+@pytest.fixture
+def tcp_server(bins, free_port):
+    """A reference tcp-server on loopback; yields its port."""
+    port = free_port(socket.SOCK_STREAM)
+    with proc.Process([bins["tcp-server"], "-p", str(port), "--grace", "1"], name="tcp-server") as p:
+        proc.wait_tcp_listening("127.0.0.1", port, p)
+        yield port
+
+
+@pytest.fixture
+def udp_server(bins, free_port):
+    """A reference udp-server on loopback; yields its port."""
+    port = free_port(socket.SOCK_DGRAM)
+    with proc.Process([bins["udp-server"], "-p", str(port)], name="udp-server") as p:
+        proc.wait_udp_answering("127.0.0.1", port, p)
+        yield port

@@ -1,0 +1,1 @@
+"""wirecheck's network lab: processes, namespaces, netem, capture and the ledger."""
