@@ -77,7 +77,7 @@ class Process:
         with open(self.err_path, "rb") as f:
             return f.read()
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.alive():
             os.killpg(self.p.pid, sig)
 
