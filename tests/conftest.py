@@ -13,6 +13,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from lab import proc  # noqa: E402  (the lab package is shared with the scripts)
 
+pytest_plugins = ["conformance.plugin"]
+
 
 def bin_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))

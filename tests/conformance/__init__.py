@@ -1,0 +1,1 @@
+"""The conformance suite: clause-tagged scenarios and the report they produce."""
