@@ -1,10 +1,15 @@
 """Processes under test: started with a timeout, logs kept, readiness polled to a deadline."""
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class NotReady(AssertionError):
@@ -43,15 +48,73 @@ def free_port(kind=socket.SOCK_STREAM):
     raise RuntimeError("no free port")
 
 
+def netns_argv(argv, netns=None):
+    """argv prefixed so that it runs inside network namespace `netns` (None: this one)."""
+    if netns is None:
+        return list(argv)
+    return ["ip", "netns", "exec", netns] + list(argv)
+
+
+def in_netns(netns, fn):
+    """Calls fn() in a helper thread that has joined network namespace `netns` and returns its result.
+
+    setns(CLONE_NEWNET) changes only the calling thread, so the caller stays where it is. Sockets that fn
+    creates belong to `netns` for their whole life, and /proc/sys/net opened by fn is that namespace's.
+    Exceptions from fn are raised here. netns None calls fn() directly.
+    """
+    if netns is None:
+        return fn()
+    box = {}
+
+    def body():
+        try:
+            fd = os.open(os.path.join("/run/netns", netns), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    e = ctypes.get_errno()
+                    raise OSError(e, f"setns into netns {netns}: {os.strerror(e)}")
+            finally:
+                os.close(fd)
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+    t = threading.Thread(target=body, name=f"netns-{netns}")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def run(argv, netns=None, timeout=30.0, check=True, input=None):
+    """Runs argv (inside `netns` when given) to completion under a timeout; returns CompletedProcess (bytes).
+
+    With check, a non-zero exit raises RuntimeError naming the command, its status and its stderr.
+    """
+    full = netns_argv(argv, netns)
+    r = subprocess.run(full, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       stdin=None if input is not None else subprocess.DEVNULL)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(full)}: exit {r.returncode}\n{r.stderr.decode(errors='replace')[-2000:]}")
+    return r
+
+
 class Process:
     """A child in its own process group, with stdout/stderr captured to files.
 
     Leaving the context kills the group (SIGTERM, then SIGKILL after 3 s) so no
-    process outlives its test.
+    process outlives its test. With netns it runs inside that network namespace
+    (`ip netns exec` execs the command, so the pid and group are the command's own).
     """
 
-    def __init__(self, argv, name=None, stdin=subprocess.DEVNULL, env=None, logdir=None, shell=False):
+    def __init__(self, argv, name=None, stdin=subprocess.DEVNULL, env=None, logdir=None, shell=False,
+                 netns=None):
         self.name = name or os.path.basename(argv[0] if not shell else argv.split()[0])
+        if netns is not None:
+            argv = netns_argv(["sh", "-c", argv] if shell else argv, netns)
+            shell = False
+        self.argv = argv
+        self.netns = netns
         self.logdir = logdir or tempfile.mkdtemp(prefix=f"wc-{self.name}-")
         self.out_path = os.path.join(self.logdir, f"{self.name}.out")
         self.err_path = os.path.join(self.logdir, f"{self.name}.err")
@@ -119,22 +182,26 @@ def _assert_alive(p, what):
         raise NotReady(f"{what}: process exited early\n{p.describe()}")
 
 
-def wait_tcp_listening(host, port, p=None, timeout=10.0):
-    """Polls until a TCP connect to host:port succeeds."""
+def wait_tcp_listening(host, port, p=None, timeout=10.0, netns=None):
+    """Polls until a TCP connect to host:port succeeds (from inside `netns` when given)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+
     def ok():
         _assert_alive(p, f"tcp {host}:{port}")
         try:
-            with socket.create_connection((host, port), timeout=0.2):
+            with in_netns(netns, lambda: socket.socket(fam, socket.SOCK_STREAM)) as s:
+                s.settimeout(0.2)
+                s.connect((host, port))
                 return True
         except OSError:
             return False
-    poll_until(ok, timeout, what=f"TCP listener on {host}:{port}")
+    poll_until(ok, timeout, what=f"TCP listener on {host}:{port}" + (f" in netns {netns}" if netns else ""))
 
 
-def wait_udp_answering(host, port, p=None, timeout=10.0, probe=b"wirecheck-probe"):
-    """Polls until a UDP probe datagram to host:port is answered."""
+def wait_udp_answering(host, port, p=None, timeout=10.0, probe=b"wirecheck-probe", netns=None):
+    """Polls until a UDP probe datagram to host:port is answered (sent from inside `netns` when given)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+    with in_netns(netns, lambda: socket.socket(fam, socket.SOCK_DGRAM)) as s:
         s.connect((host, port))
         s.settimeout(0.05)
 
