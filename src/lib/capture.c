@@ -1,0 +1,850 @@
+/* capture.c - the sniffer's engine: one pcap handle per interface (opened inside its netns), one poll loop, labels, output. */
+#include "wirecheck/capture.h"
+
+#include "wirecheck/decode.h"
+#include "wirecheck/flow.h"
+#include "wirecheck/loop.h"
+#include "wirecheck/pcapng.h"
+#include "wirecheck/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <pcap/pcap.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+struct source {
+    pcap_t *p;
+    const char *spec;             /* as given: "IFACE" or "IFACE@NETNS" */
+    char ifname[IF_NAMESIZE];
+    const char *netns;            /* NULL: ours */
+    const char *description;
+    int linktype;
+    int fd;                       /* selectable fd, -1 when gone */
+    uint8_t mac[6];
+    int has_mac;                  /* direction comes from comparing source MACs */
+    uint32_t ifid;
+    uint64_t start_ns, written;
+    struct pcap_stat st;
+    int have_stats;
+    struct sniff *s;              /* back pointer for pcap's callback */
+};
+
+struct sniff {
+    const struct wc_sniff_config *cfg;
+    struct source src[WC_SNIFF_MAX_IFACES];
+    size_t nsrc;
+    struct wc_pcapng *ng;
+    pcap_dumper_t *dump;
+    char *dump_tmp;               /* classic pcap is written here, then renamed */
+    struct wc_flows *flows;
+    FILE *out;                    /* -v lines */
+    uint64_t packets, malformed;
+    int stop;                     /* -c reached */
+    int werr;                     /* first output error, -errno */
+    char *errbuf;
+    size_t errlen;
+};
+
+static int fail(struct sniff *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct sniff *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->errbuf, s->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void wc_sniff_defaults(struct wc_sniff_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->snaplen = WC_SNIFF_DEFAULT_SNAPLEN;
+    cfg->format = WC_FORMAT_PCAPNG;
+    cfg->max_flows = WC_SNIFF_DEFAULT_MAX_FLOWS;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Enters /run/netns/NAME; *back is an fd on the namespace to return to. */
+static int netns_enter(struct sniff *s, const char *name, int *back)
+{
+    char path[256];
+    int fd;
+
+    if (strchr(name, '/') || !*name)
+        return fail(s, "network namespace '%s': not a name in /run/netns", name);
+    snprintf(path, sizeof path, "/run/netns/%s", name);
+    *back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (*back < 0)
+        return fail(s, "open /proc/self/ns/net: %s", strerror(errno));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail(s, "network namespace %s: %s", path, strerror(errno));
+        wc_close(*back);
+        return -1;
+    }
+    if (setns(fd, CLONE_NEWNET) < 0) {
+        fail(s, "setns(%s): %s%s", path, strerror(errno),
+             errno == EPERM ? " (entering a namespace needs CAP_SYS_ADMIN)" : "");
+        wc_close(fd);
+        wc_close(*back);
+        return -1;
+    }
+    wc_close(fd);
+    return 0;
+}
+
+static int netns_leave(struct sniff *s, int back)
+{
+    int r = setns(back, CLONE_NEWNET);
+
+    wc_close(back);
+    if (r < 0)
+        return fail(s, "setns back to the original namespace: %s", strerror(errno));
+    return 0;
+}
+
+/* Reads the interface's own MAC so that frames can be told in from out. */
+static void read_mac(struct source *src)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", src->ifname);
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0 && ifr.ifr_hwaddr.sa_family == 1 /* ARPHRD_ETHER */) {
+        static const uint8_t zero[6];
+
+        memcpy(src->mac, ifr.ifr_hwaddr.sa_data, 6);
+        /* lo's MAC is all zeros on both ends: no direction there. */
+        src->has_mac = memcmp(src->mac, zero, 6) != 0;
+    }
+    wc_close(fd);
+}
+
+static int pcap_fail(struct sniff *s, struct source *src, int r, const char *what)
+{
+    const char *e = pcap_geterr(src->p);
+
+    switch (r) {
+    case PCAP_ERROR_PERM_DENIED:
+        return fail(s, "%s: %s: permission denied: capturing needs CAP_NET_RAW "
+                       "(run as root, or setcap cap_net_raw,cap_net_admin=eip on the binary)%s%s",
+                    src->spec, what, *e ? ": " : "", e);
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        return fail(s, "%s: no such interface%s%s", src->spec, src->netns ? " in netns " : "",
+                    src->netns ? src->netns : "");
+    case PCAP_ERROR_IFACE_NOT_UP:
+        return fail(s, "%s: interface is down", src->spec);
+    default:
+        return fail(s, "%s: %s: %s", src->spec, what, *e ? e : pcap_statustostr(r));
+    }
+}
+
+static int activate(struct sniff *s, struct source *src)
+{
+    const struct wc_sniff_config *cfg = s->cfg;
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    struct bpf_program prog;
+    int r;
+
+    if (!(src->p = pcap_create(src->ifname, ebuf)))
+        return fail(s, "%s: pcap_create: %s", src->spec, ebuf);
+    pcap_set_snaplen(src->p, cfg->snaplen);
+    pcap_set_promisc(src->p, 1);
+    /* Immediate mode would turn TPACKET_V3 off: let the kernel fill blocks. */
+    pcap_set_immediate_mode(src->p, 0);
+    pcap_set_timeout(src->p, WC_SNIFF_BLOCK_TIMEOUT_MS);
+    if (cfg->buffer_size)
+        pcap_set_buffer_size(src->p, cfg->buffer_size);
+    pcap_set_tstamp_precision(src->p, PCAP_TSTAMP_PRECISION_NANO);
+    r = pcap_activate(src->p);
+    if (r < 0)
+        return pcap_fail(s, src, r, "pcap_activate");
+    if (r > 0)
+        fprintf(stderr, "%s: warning: %s: %s\n", "sniffer", src->spec, pcap_geterr(src->p));
+    if (cfg->filter) {
+        if (pcap_compile(src->p, &prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+            return fail(s, "%s: filter '%s': %s", src->spec, cfg->filter, pcap_geterr(src->p));
+        r = pcap_setfilter(src->p, &prog);
+        pcap_freecode(&prog);
+        if (r < 0)
+            return fail(s, "%s: pcap_setfilter: %s", src->spec, pcap_geterr(src->p));
+    }
+    if (pcap_setnonblock(src->p, 1, ebuf) < 0)
+        return fail(s, "%s: pcap_setnonblock: %s", src->spec, ebuf);
+    if ((src->fd = pcap_get_selectable_fd(src->p)) < 0)
+        return fail(s, "%s: no selectable fd", src->spec);
+    src->linktype = pcap_datalink(src->p);
+    read_mac(src);
+    src->start_ns = wall_ns();
+    return 0;
+}
+
+static int open_live(struct sniff *s, struct source *src)
+{
+    const char *at = strchr(src->spec, '@');
+    size_t n = at ? (size_t)(at - src->spec) : strlen(src->spec);
+    int back = -1, r;
+
+    if (n == 0 || n >= sizeof src->ifname)
+        return fail(s, "interface '%s': the name must have 1 to %d characters", src->spec,
+                    IF_NAMESIZE - 1);
+    memcpy(src->ifname, src->spec, n);
+    src->ifname[n] = '\0';
+    src->netns = at ? at + 1 : NULL;
+    src->fd = -1;
+    if (src->netns && netns_enter(s, src->netns, &back) < 0)
+        return -1;
+    /* The packet socket stays in the namespace it was created in. */
+    r = activate(s, src);
+    if (back >= 0 && netns_leave(s, back) < 0)
+        return -1;
+    return r;
+}
+
+static int open_offline(struct sniff *s, struct source *src)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    struct bpf_program prog;
+
+    src->spec = s->cfg->read_file;
+    src->fd = -1;
+    src->p = pcap_open_offline_with_tstamp_precision(src->spec, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    if (!src->p)
+        return fail(s, "%s: cannot read: %s", src->spec, ebuf);
+    src->linktype = pcap_datalink(src->p);
+    if (s->cfg->filter) {
+        if (pcap_compile(src->p, &prog, s->cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+            return fail(s, "filter '%s': %s", s->cfg->filter, pcap_geterr(src->p));
+        if (pcap_setfilter(src->p, &prog) < 0) {
+            pcap_freecode(&prog);
+            return fail(s, "pcap_setfilter: %s", pcap_geterr(src->p));
+        }
+        pcap_freecode(&prog);
+    }
+    return 0;
+}
+
+/* Every interface in one file must share the first one's link type. */
+static int unify_linktype(struct sniff *s)
+{
+    for (size_t i = 1; i < s->nsrc; i++) {
+        struct source *a = &s->src[0], *b = &s->src[i];
+
+        if (b->linktype == a->linktype)
+            continue;
+        if (pcap_set_datalink(b->p, a->linktype) < 0)
+            return fail(s, "%s has link type %s and %s has %s: one file holds one link type",
+                        b->spec, pcap_datalink_val_to_name(b->linktype), a->spec,
+                        pcap_datalink_val_to_name(a->linktype));
+        b->linktype = a->linktype;
+    }
+    return 0;
+}
+
+static const char *describe_for(const struct wc_sniff_config *cfg, const char *spec)
+{
+    for (size_t i = 0; i < cfg->ndescribe; i++)
+        if (strcmp(cfg->describe[i].iface, spec) == 0)
+            return cfg->describe[i].text;
+    return NULL;
+}
+
+static int open_pcapng(struct sniff *s)
+{
+    const struct wc_sniff_config *cfg = s->cfg;
+    struct wc_pcapng_section sec = {cfg->comments, cfg->ncomments, NULL, NULL};
+    char os[300], appl[64], desc[512];
+    struct utsname u;
+    int r;
+
+    if (uname(&u) == 0) {
+        snprintf(os, sizeof os, "%s %s %s", u.sysname, u.release, u.machine);
+        sec.os = os;
+    }
+    snprintf(appl, sizeof appl, "wirecheck sniffer %s (%s)", WIRECHECK_VERSION, pcap_lib_version());
+    sec.userappl = appl;
+    if ((r = wc_pcapng_open(&s->ng, cfg->write_file, &sec)) < 0)
+        return fail(s, "%s%s: %s", cfg->write_file, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
+    for (size_t i = 0; i < s->nsrc; i++) {
+        struct source *src = &s->src[i];
+        struct wc_pcapng_iface ifc = {
+            .name = cfg->read_file ? NULL : src->spec,
+            .description = src->description,
+            .filter = cfg->filter,
+            .linktype = (uint16_t)src->linktype,
+            .snaplen = (uint32_t)pcap_snapshot(src->p),
+        };
+
+        if (cfg->read_file) {
+            snprintf(desc, sizeof desc, "read from %s", cfg->read_file);
+            ifc.description = desc;
+        }
+        if ((r = wc_pcapng_add_iface(s->ng, &ifc)) < 0)
+            return fail(s, "%s: %s", wc_pcapng_tmpname(s->ng), strerror(-r));
+        src->ifid = (uint32_t)r;
+    }
+    return 0;
+}
+
+static int open_pcap(struct sniff *s)
+{
+    const char *path = s->cfg->write_file;
+
+    if (strcmp(path, "-") == 0) {
+        s->dump = pcap_dump_open(s->src[0].p, "-");
+    } else {
+        if (asprintf(&s->dump_tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0) {
+            s->dump_tmp = NULL;
+            return fail(s, "out of memory");
+        }
+        s->dump = pcap_dump_open(s->src[0].p, s->dump_tmp);
+    }
+    if (!s->dump)
+        return fail(s, "%s", pcap_geterr(s->src[0].p));
+    return 0;
+}
+
+static unsigned direction(const struct source *src, const struct wc_packet *pkt)
+{
+    if (!src->has_mac || !pkt->has_eth)
+        return WC_DIR_UNKNOWN;
+    return memcmp(pkt->eth_src, src->mac, 6) == 0 ? WC_DIR_OUT : WC_DIR_IN;
+}
+
+static void print_line(struct sniff *s, const struct source *src, const struct pcap_pkthdr *h,
+                       const struct wc_packet *pkt, int ok, unsigned dir, const char *label)
+{
+    FILE *o = s->out;
+    char a[INET6_ADDRSTRLEN + 1], b[INET6_ADDRSTRLEN + 1], tbuf[32];
+    time_t sec = h->ts.tv_sec;
+    struct tm tm;
+
+    localtime_r(&sec, &tm);
+    strftime(tbuf, sizeof tbuf, "%H:%M:%S", &tm);
+    fprintf(o, "%s.%09ld %s %s ", tbuf, (long)h->ts.tv_usec, s->cfg->read_file ? "-" : src->spec,
+            dir == WC_DIR_IN ? "In " : dir == WC_DIR_OUT ? "Out" : "-  ");
+    if (!ok) {
+        fprintf(o, "malformed (%s), length %u\n", pkt->reason, h->len);
+        return;
+    }
+    if (!pkt->ip_version) {
+        fprintf(o, "ethertype 0x%04x, length %u\n", pkt->ethertype, h->len);
+        return;
+    }
+    wc_addr_str(pkt->ip_version, pkt->src, a, sizeof a);
+    wc_addr_str(pkt->ip_version, pkt->dst, b, sizeof b);
+    if (!pkt->has_l4) {
+        fprintf(o, "%s %s > %s: proto %u%s, length %u\n", pkt->ip_version == 6 ? "IP6" : "IP", a, b,
+                pkt->proto, pkt->is_fragment ? " (fragment)" : "", h->len);
+        return;
+    }
+    fprintf(o, "%s %s.%u > %s.%u: ", pkt->ip_version == 6 ? "IP6" : "IP", a, pkt->sport, b, pkt->dport);
+    if (pkt->proto == 6) {
+        static const char fl[] = "FSRP.UEW";
+        char flags[9];
+        size_t n = 0;
+
+        for (int i = 0; i < 8; i++)
+            if (pkt->tcp_flags & (1 << i) && i != 4)
+                flags[n++] = fl[i];
+        if (pkt->tcp_flags & WC_TCP_ACK)
+            flags[n++] = '.';
+        flags[n] = '\0';
+        fprintf(o, "Flags [%s], seq %u, ack %u, win %u, ", flags, pkt->seq, pkt->ack, pkt->window);
+        if (pkt->mss)
+            fprintf(o, "mss %u, ", pkt->mss);
+        fprintf(o, "length %u", pkt->payload_len);
+    } else {
+        fprintf(o, "UDP, length %u", pkt->payload_len);
+    }
+    fprintf(o, "%s%s\n", *label ? "  # " : "", label);
+}
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct source *src = (struct source *)(void *)user;
+    struct sniff *s = src->s;
+    uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+    char label[WC_LABEL_SIZE + 64] = "";
+    struct wc_packet pkt;
+    unsigned dir;
+    int ok, r;
+
+    if (s->stop)
+        return;
+    ok = wc_decode(bytes, h->caplen, src->linktype, &pkt) == 0;
+    dir = direction(src, &pkt);
+    if (!ok) {
+        s->malformed++;
+        snprintf(label, sizeof label, "malformed: %s", pkt.reason);
+    } else {
+        wc_flows_track(s->flows, src->ifid, ts, &pkt, label, sizeof label);
+    }
+    if (s->out)
+        print_line(s, src, h, &pkt, ok, dir, label);
+    if (s->ng) {
+        r = wc_pcapng_write_packet(s->ng, src->ifid, ts, bytes, h->caplen, h->len, dir,
+                                   *label ? label : NULL);
+        if (r < 0 && !s->werr)
+            s->werr = r;
+    } else if (s->dump) {
+        pcap_dump((u_char *)s->dump, h, bytes);
+    }
+    src->written++;
+    s->packets++;
+    if (s->cfg->count && s->packets >= (uint64_t)s->cfg->count) {
+        s->stop = 1;
+        pcap_breakloop(src->p);
+    }
+}
+
+static int flush_output(struct sniff *s)
+{
+    int r = 0;
+
+    if (s->ng)
+        r = wc_pcapng_flush(s->ng);
+    else if (s->dump && pcap_dump_flush(s->dump) < 0)
+        r = -EIO;
+    if (r < 0 && !s->werr)
+        s->werr = r;
+    return s->werr;
+}
+
+static int make_ready_file(struct sniff *s)
+{
+    const char *path = s->cfg->ready_file;
+    int fd;
+
+    fprintf(stderr, "sniffer: ready\n");
+    if (!path)
+        return 0;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(s, "ready file %s: %s", path, strerror(errno));
+    wc_close(fd);
+    return 0;
+}
+
+/* Dispatches what is ready on every source; returns 1 when a source failed
+ * for good (it is dropped from the poll set with a warning), else 0. */
+static void dispatch(struct sniff *s, struct pollfd *pfd, struct source **polled, size_t n)
+{
+    for (size_t i = 0; i < n && !s->stop; i++) {
+        struct source *src = polled[i];
+        int r;
+
+        if (!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)))
+            continue;
+        r = pcap_dispatch(src->p, -1, on_packet, (u_char *)src);
+        if (r == PCAP_ERROR) {
+            /* An interface that vanishes (its namespace deleted) ends its capture, not ours. */
+            fprintf(stderr, "sniffer: warning: %s: %s; no longer capturing there\n", src->spec,
+                    pcap_geterr(src->p));
+            if (pcap_stats(src->p, &src->st) == 0)
+                src->have_stats = 1;
+            src->fd = -1;
+        }
+    }
+}
+
+static size_t poll_set(struct sniff *s, struct pollfd *pfd, struct source **polled, int sfd)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->nsrc; i++) {
+        if (s->src[i].fd < 0)
+            continue;
+        polled[n] = &s->src[i];
+        pfd[n].fd = s->src[i].fd;
+        pfd[n].events = POLLIN;
+        pfd[n++].revents = 0;
+    }
+    pfd[n].fd = sfd;
+    pfd[n].events = POLLIN;
+    pfd[n].revents = 0;
+    return n;
+}
+
+static int run_live(struct sniff *s, int sfd)
+{
+    const uint64_t ms = 1000000ull;
+    struct pollfd pfd[WC_SNIFF_MAX_IFACES + 1];
+    struct source *polled[WC_SNIFF_MAX_IFACES];
+    uint64_t now = wc_now_ns(), last_flush = now, drain_until = 0;
+    uint64_t deadline = s->cfg->duration_ms ? now + (uint64_t)s->cfg->duration_ms * ms : 0;
+
+    for (;;) {
+        size_t n = poll_set(s, pfd, polled, sfd);
+        uint64_t wake = last_flush + WC_SNIFF_FLUSH_MS * ms;
+        int r, timeout;
+
+        if (n == 0 && !drain_until) {
+            fprintf(stderr, "sniffer: no interface left to capture on\n");
+            return 0;
+        }
+        if (deadline && deadline < wake)
+            wake = deadline;
+        if (drain_until && drain_until < wake)
+            wake = drain_until;
+        timeout = wake > now ? (int)((wake - now + ms - 1) / ms) : 0;
+        if ((r = wc_poll(pfd, n + 1, timeout)) < 0)
+            return fail(s, "poll: %s", strerror(-r));
+        if (pfd[n].revents & POLLIN) {
+            int sig = wc_signals_read(sfd);
+
+            /* Packets before the signal may sit in a block the kernel has not
+             * handed over yet: keep reading for one block timeout. */
+            if (sig > 0 && !drain_until)
+                drain_until = wc_now_ns() + (WC_SNIFF_BLOCK_TIMEOUT_MS + 50) * ms;
+        }
+        dispatch(s, pfd, polled, n);
+        now = wc_now_ns();
+        if (now - last_flush >= WC_SNIFF_FLUSH_MS * ms) {
+            last_flush = now;
+            flush_output(s);
+        }
+        if (s->werr)
+            return fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
+                        strerror(-s->werr));
+        if (s->stop)
+            return 0;
+        if (deadline && now >= deadline && !drain_until)
+            drain_until = now + (WC_SNIFF_BLOCK_TIMEOUT_MS + 50) * ms;
+        if (drain_until && now >= drain_until)
+            return 0;
+    }
+}
+
+static int run_offline(struct sniff *s, int sfd)
+{
+    struct source *src = &s->src[0];
+
+    for (;;) {
+        int r = pcap_dispatch(src->p, 4096, on_packet, (u_char *)src);
+
+        if (r == 0 || r == PCAP_ERROR_BREAK || s->stop)
+            return 0;
+        if (r == PCAP_ERROR)
+            return fail(s, "%s: bad input after %" PRIu64 " packets: %s", src->spec, s->packets,
+                        pcap_geterr(src->p));
+        if (s->werr)
+            return fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
+                        strerror(-s->werr));
+        if (wc_signals_read(sfd) > 0)
+            return 0;
+    }
+}
+
+static int close_output(struct sniff *s, int live)
+{
+    const char *path = s->cfg->write_file;
+    uint64_t end = wall_ns();
+    int r = 0;
+
+    if (s->ng) {
+        for (size_t i = 0; live && i < s->nsrc; i++) {
+            struct source *src = &s->src[i];
+
+            if (src->have_stats)
+                r = wc_pcapng_write_stats(s->ng, src->ifid, end, src->start_ns, end,
+                                          src->st.ps_recv, src->st.ps_drop);
+        }
+        r = wc_pcapng_close(s->ng);
+        s->ng = NULL;
+        if (r < 0)
+            return fail(s, "writing %s: %s (the incomplete capture is left in %s%s)", path,
+                        strerror(-r), path, WC_PCAPNG_PARTIAL_SUFFIX);
+    } else if (s->dump) {
+        FILE *f = pcap_dump_file(s->dump);
+
+        if (pcap_dump_flush(s->dump) < 0 || ferror(f))
+            r = -EIO;
+        else if (s->dump_tmp && fdatasync(fileno(f)) < 0 && errno != EINVAL)
+            r = -errno;
+        pcap_dump_close(s->dump);
+        s->dump = NULL;
+        if (r == 0 && s->dump_tmp && rename(s->dump_tmp, path) < 0)
+            r = -errno;
+        if (r < 0)
+            return fail(s, "writing %s: %s (the incomplete capture is left in %s)", path,
+                        strerror(-r), s->dump_tmp ? s->dump_tmp : "standard output");
+    }
+    return 0;
+}
+
+static void json_str(FILE *f, const char *str)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)str; p && *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *src_name(const struct sniff *s, uint32_t ifid)
+{
+    return ifid < s->nsrc ? s->src[ifid].spec : "?";
+}
+
+static void summary_stderr(const struct sniff *s, int live)
+{
+    size_t nf = wc_flows_count(s->flows);
+
+    for (size_t i = 0; i < s->nsrc; i++) {
+        const struct source *src = &s->src[i];
+
+        if (live && src->have_stats)
+            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped\n", src->spec,
+                    src->written, src->st.ps_recv, src->st.ps_drop);
+        else
+            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets\n", src->spec, src->written);
+    }
+    fprintf(stderr, "sniffer: %zu flows, %" PRIu64 " malformed packets, %" PRIu64 " untracked\n", nf,
+            s->malformed, wc_flows_untracked(s->flows));
+    for (size_t i = 0; i < nf; i++) {
+        const struct wc_flow_summary *f = wc_flows_get(s->flows, i);
+        const struct wc_flow_side *a = &f->side[0], *b = &f->side[1];
+        char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
+
+        wc_addr_str(f->ip_version, f->addr[0], x, sizeof x);
+        wc_addr_str(f->ip_version, f->addr[1], y, sizeof y);
+        fprintf(stderr, "sniffer:   %s %s:%u > %s:%u at %s: ", f->proto == 6 ? "tcp" : "udp", x,
+                f->port[0], y, f->port[1], src_name(s, f->iface));
+        if (f->proto == 6) {
+            if (f->handshake)
+                fprintf(stderr, "handshake rtt %.3f ms, ", f->rtt_ns / 1e6);
+            else
+                fprintf(stderr, "no handshake seen, ");
+            fprintf(stderr,
+                    "segments %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64
+                    ", retransmissions %" PRIu64 ", out-of-order %" PRIu64 ", %s\n",
+                    a->packets, b->packets, a->bytes, b->bytes, a->retrans + b->retrans,
+                    a->ooo + b->ooo, wc_flow_close_name(f->close));
+        } else {
+            fprintf(stderr,
+                    "datagrams %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64 ", lost %" PRIu64
+                    "/%" PRIu64 ", duplicates %" PRIu64 "/%" PRIu64 ", reordered %" PRIu64 "/%" PRIu64
+                    "\n",
+                    a->packets, b->packets, a->bytes, b->bytes, a->lost, b->lost, a->dup, b->dup,
+                    a->reordered, b->reordered);
+        }
+    }
+}
+
+static void json_pair(FILE *f, const char *name, uint64_t a, uint64_t b)
+{
+    fprintf(f, ", \"%s\": [%" PRIu64 ", %" PRIu64 "]", name, a, b);
+}
+
+static void json_flow(FILE *f, const struct sniff *s, const struct wc_flow_summary *fl)
+{
+    const struct wc_flow_side *a = &fl->side[0], *b = &fl->side[1];
+    char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
+
+    wc_addr_str(fl->ip_version, fl->addr[0], x, sizeof x);
+    wc_addr_str(fl->ip_version, fl->addr[1], y, sizeof y);
+    fprintf(f, "    {\"interface\": ");
+    json_str(f, src_name(s, fl->iface));
+    fprintf(f, ", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u",
+            fl->proto == 6 ? "tcp" : "udp", x, fl->port[0], y, fl->port[1]);
+    fprintf(f, ", \"first\": %.9f, \"last\": %.9f", fl->first_ns / 1e9, fl->last_ns / 1e9);
+    if (fl->proto == 6) {
+        fprintf(f, ", \"handshake\": %s, \"rtt_ms\": ", fl->handshake ? "true" : "false");
+        if (fl->handshake)
+            fprintf(f, "%.6f", fl->rtt_ns / 1e6);
+        else
+            fprintf(f, "null");
+        fprintf(f, ", \"close\": \"%s\"", wc_flow_close_name(fl->close));
+        json_pair(f, "segments", a->packets, b->packets);
+        json_pair(f, "bytes", a->bytes, b->bytes);
+        json_pair(f, "retransmissions", a->retrans, b->retrans);
+        json_pair(f, "out_of_order", a->ooo, b->ooo);
+    } else {
+        json_pair(f, "datagrams", a->packets, b->packets);
+        json_pair(f, "bytes", a->bytes, b->bytes);
+        json_pair(f, "tagged", a->tagged, b->tagged);
+        json_pair(f, "lost", a->lost, b->lost);
+        json_pair(f, "duplicates", a->dup, b->dup);
+        json_pair(f, "reordered", a->reordered, b->reordered);
+    }
+    fprintf(f, "}");
+}
+
+static int write_json(struct sniff *s, int live)
+{
+    const char *path = s->cfg->json_file;
+    int to_stdout = strcmp(path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(path, "we");
+    size_t nf = wc_flows_count(s->flows);
+    int bad;
+
+    if (!f)
+        return fail(s, "%s: %s", path, strerror(errno));
+    fprintf(f, "{\n  \"packets\": %" PRIu64 ", \"malformed\": %" PRIu64 ", \"untracked\": %" PRIu64
+               ",\n  \"interfaces\": [\n", s->packets, s->malformed, wc_flows_untracked(s->flows));
+    for (size_t i = 0; i < s->nsrc; i++) {
+        const struct source *src = &s->src[i];
+
+        fprintf(f, "    {\"name\": ");
+        json_str(f, src->spec);
+        fprintf(f, ", \"description\": ");
+        if (src->description)
+            json_str(f, src->description);
+        else
+            fprintf(f, "null");
+        fprintf(f, ", \"packets\": %" PRIu64, src->written);
+        if (live && src->have_stats)
+            fprintf(f, ", \"recv\": %u, \"drop\": %u, \"ifdrop\": %u", src->st.ps_recv,
+                    src->st.ps_drop, src->st.ps_ifdrop);
+        fprintf(f, "}%s\n", i + 1 < s->nsrc ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"flows\": [\n");
+    for (size_t i = 0; i < nf; i++) {
+        json_flow(f, s, wc_flows_get(s->flows, i));
+        fprintf(f, "%s\n", i + 1 < nf ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    bad = fflush(f) != 0 || ferror(f);
+    if (!to_stdout && fclose(f) != 0)
+        bad = 1;
+    if (bad)
+        return fail(s, "writing %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int has_source(const struct sniff *s, const char *spec)
+{
+    for (size_t i = 0; i < s->nsrc; i++)
+        if (strcmp(s->src[i].spec, spec) == 0)
+            return 1;
+    return 0;
+}
+
+static int setup(struct sniff *s, int live)
+{
+    const struct wc_sniff_config *cfg = s->cfg;
+
+    if (!(s->flows = wc_flows_new(cfg->max_flows)))
+        return fail(s, "flow table: %s", strerror(errno));
+    if (live) {
+        if (cfg->nifaces == 0 || cfg->nifaces > WC_SNIFF_MAX_IFACES)
+            return fail(s, "1 to %d interfaces, not %zu", WC_SNIFF_MAX_IFACES, cfg->nifaces);
+        for (size_t i = 0; i < cfg->nifaces; i++) {
+            struct source *src = &s->src[s->nsrc++];
+
+            src->s = s;
+            src->spec = cfg->ifaces[i];
+            src->ifid = (uint32_t)i;
+            src->description = describe_for(cfg, src->spec);
+            if (open_live(s, src) < 0)
+                return -1;
+        }
+        if (unify_linktype(s) < 0)
+            return -1;
+    } else {
+        struct source *src = &s->src[s->nsrc++];
+
+        src->s = s;
+        if (open_offline(s, src) < 0)
+            return -1;
+    }
+    for (size_t i = 0; live && i < cfg->ndescribe; i++)
+        if (!has_source(s, cfg->describe[i].iface))
+            return fail(s, "--describe %s: not one of the -i interfaces", cfg->describe[i].iface);
+    if (cfg->write_file) {
+        if (cfg->format == WC_FORMAT_PCAP ? open_pcap(s) < 0 : open_pcapng(s) < 0)
+            return -1;
+    }
+    if (cfg->user) {
+        char ebuf[256];
+
+        if (wc_drop_privileges(cfg->user, ebuf, sizeof ebuf) < 0)
+            return fail(s, "-Z %s: %s", cfg->user, ebuf);
+    }
+    if (cfg->verbose)
+        s->out = stdout;
+    return 0;
+}
+
+int wc_sniff_run(const struct wc_sniff_config *cfg, char *errbuf, size_t errlen)
+{
+    struct sniff *s = calloc(1, sizeof *s);
+    int live = cfg->read_file == NULL, sfd, r = -1, keep_partial = 0;
+
+    if (!s) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    s->errbuf = errbuf;
+    s->errlen = errlen;
+    if ((sfd = wc_signals_open()) < 0) {
+        fail(s, "signalfd: %s", strerror(-sfd));
+        goto out;
+    }
+    if (setup(s, live) < 0)
+        goto out;
+    if (live && make_ready_file(s) < 0)
+        goto out;
+    keep_partial = 1;
+    if ((live ? run_live(s, sfd) : run_offline(s, sfd)) < 0)
+        goto out;
+    for (size_t i = 0; live && i < s->nsrc; i++)
+        if (s->src[i].fd >= 0 && pcap_stats(s->src[i].p, &s->src[i].st) == 0)
+            s->src[i].have_stats = 1;
+    if (close_output(s, live) < 0)
+        goto out;
+    if (s->out && fflush(s->out) != 0) {
+        fail(s, "writing standard output: %s", strerror(errno));
+        goto out;
+    }
+    summary_stderr(s, live);
+    if (cfg->json_file && write_json(s, live) < 0)
+        goto out;
+    r = 0;
+out:
+    /* A file cut short by an error keeps its .partial name: evidence, never a valid capture. */
+    if (s->ng)
+        wc_pcapng_abort(s->ng, keep_partial);
+    if (s->dump)
+        pcap_dump_close(s->dump);
+    if (s->dump_tmp && !keep_partial)
+        unlink(s->dump_tmp);
+    free(s->dump_tmp);
+    for (size_t i = 0; i < s->nsrc; i++)
+        if (s->src[i].p)
+            pcap_close(s->src[i].p);
+    wc_flows_free(s->flows);
+    wc_close(sfd);
+    free(s);
+    return r;
+}

@@ -1,0 +1,381 @@
+/* flow.c - flow table (chained hash on a canonical key) and the TCP/UDP labelling state machines. */
+#include "wirecheck/flow.h"
+
+#include "wirecheck/seq.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+/* Per-direction state the labels need; the counts live in the summary. */
+struct dir_state {
+    uint32_t isn;                 /* relative numbers count from here */
+    uint32_t nxt;                 /* highest sequence number sent + 1 */
+    uint32_t syn_seq, fin_seq;
+    uint32_t hole_lo, hole_hi;    /* bytes never seen below nxt */
+    uint64_t hole_ns;             /* when the hole appeared */
+    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1;
+    uint32_t udp_max;             /* highest --seq number seen */
+    uint64_t seen[WC_SEQ_WINDOW / 64];
+};
+
+struct flow {
+    struct wc_flow_summary s;
+    struct dir_state d[2];
+    uint64_t syn_ns;
+    uint32_t next;                /* hash chain */
+};
+
+struct wc_flows {
+    struct flow *flows;
+    size_t n, cap, max;
+    uint32_t *buckets;
+    size_t nbuckets;              /* a power of two */
+    uint64_t untracked;
+};
+
+struct wc_flows *wc_flows_new(size_t max_flows)
+{
+    struct wc_flows *t = calloc(1, sizeof *t);
+
+    if (!t || max_flows == 0 || max_flows > NIL / 2)
+        goto fail;
+    t->max = max_flows;
+    for (t->nbuckets = 64; t->nbuckets < max_flows; t->nbuckets *= 2)
+        ;
+    if (!(t->buckets = malloc(t->nbuckets * sizeof *t->buckets)))
+        goto fail;
+    memset(t->buckets, 0xff, t->nbuckets * sizeof *t->buckets);
+    return t;
+fail:
+    free(t);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void wc_flows_free(struct wc_flows *t)
+{
+    if (!t)
+        return;
+    free(t->flows);
+    free(t->buckets);
+    free(t);
+}
+
+size_t wc_flows_count(const struct wc_flows *t)
+{
+    return t->n;
+}
+
+const struct wc_flow_summary *wc_flows_get(const struct wc_flows *t, size_t i)
+{
+    return i < t->n ? &t->flows[i].s : NULL;
+}
+
+uint64_t wc_flows_untracked(const struct wc_flows *t)
+{
+    return t->untracked;
+}
+
+const char *wc_flow_close_name(enum wc_flow_close c)
+{
+    static const char *const names[] = {"open", "half-closed", "fin", "rst"};
+
+    return (unsigned)c < 4 ? names[c] : "?";
+}
+
+static uint32_t fnv(uint32_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+/* Orders the endpoints so that both directions hash alike. */
+static int endpoint_cmp(const uint8_t *a, uint16_t ap, const uint8_t *b, uint16_t bp)
+{
+    int c = memcmp(a, b, 16);
+
+    return c ? c : (int)ap - (int)bp;
+}
+
+static uint32_t flow_hash(uint32_t iface, const struct wc_packet *p)
+{
+    uint8_t k[2 + 4 + 2 * 18];
+    const uint8_t *lo = p->src, *hi = p->dst;
+    uint16_t lop = p->sport, hip = p->dport;
+
+    if (endpoint_cmp(p->src, p->sport, p->dst, p->dport) > 0) {
+        lo = p->dst, hi = p->src;
+        lop = p->dport, hip = p->sport;
+    }
+    k[0] = (uint8_t)p->ip_version;
+    k[1] = p->proto;
+    memcpy(k + 2, &iface, 4);
+    memcpy(k + 6, lo, 16);
+    k[22] = (uint8_t)(lop >> 8);
+    k[23] = (uint8_t)lop;
+    memcpy(k + 24, hi, 16);
+    k[40] = (uint8_t)(hip >> 8);
+    k[41] = (uint8_t)hip;
+    return fnv(2166136261u, k, sizeof k);
+}
+
+/* Returns 0 or 1 when f is pkt's flow (the direction pkt travels), else -1. */
+static int flow_match(const struct flow *f, uint32_t iface, const struct wc_packet *p)
+{
+    const struct wc_flow_summary *s = &f->s;
+
+    if (s->iface != iface || s->proto != p->proto || s->ip_version != p->ip_version)
+        return -1;
+    if (s->port[0] == p->sport && s->port[1] == p->dport && !memcmp(s->addr[0], p->src, 16) &&
+        !memcmp(s->addr[1], p->dst, 16))
+        return 0;
+    if (s->port[1] == p->sport && s->port[0] == p->dport && !memcmp(s->addr[1], p->src, 16) &&
+        !memcmp(s->addr[0], p->dst, 16))
+        return 1;
+    return -1;
+}
+
+static struct flow *flow_lookup(struct wc_flows *t, uint32_t iface, uint64_t ts,
+                                const struct wc_packet *p, int *dir)
+{
+    uint32_t b = flow_hash(iface, p) & (uint32_t)(t->nbuckets - 1);
+    struct flow *f;
+
+    for (uint32_t i = t->buckets[b]; i != NIL; i = t->flows[i].next)
+        if ((*dir = flow_match(&t->flows[i], iface, p)) >= 0)
+            return &t->flows[i];
+    if (t->n == t->max)
+        return NULL;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        struct flow *nf;
+
+        if (cap > t->max)
+            cap = t->max;
+        if (!(nf = realloc(t->flows, cap * sizeof *nf)))
+            return NULL;
+        t->flows = nf;
+        t->cap = cap;
+    }
+    f = &t->flows[t->n];
+    memset(f, 0, sizeof *f);
+    f->s.iface = iface;
+    f->s.ip_version = p->ip_version;
+    f->s.proto = p->proto;
+    memcpy(f->s.addr[0], p->src, 16);
+    memcpy(f->s.addr[1], p->dst, 16);
+    f->s.port[0] = p->sport;
+    f->s.port[1] = p->dport;
+    f->s.first_ns = ts;
+    f->next = t->buckets[b];
+    t->buckets[b] = (uint32_t)t->n++;
+    *dir = 0;
+    return f;
+}
+
+/* Serial-number arithmetic (RFC 1982): is a before b? */
+static int seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static void close_state(struct flow *f)
+{
+    if (f->s.close == WC_CLOSE_RST)
+        return;
+    f->s.close = f->d[0].fin && f->d[1].fin ? WC_CLOSE_FIN : WC_CLOSE_HALF;
+}
+
+static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_packet *p, char *label,
+                      size_t len)
+{
+    struct dir_state *d = &f->d[dir], *peer = &f->d[!dir];
+    struct wc_flow_side *side = &f->s.side[dir];
+    uint8_t fl = p->tcp_flags;
+    uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
+    size_t n = 0;
+
+    side->packets++;
+    side->bytes += plen;
+    if (fl & WC_TCP_RST) {
+        f->s.close = WC_CLOSE_RST;
+        snprintf(label, len, "RST");
+        return;
+    }
+    if (fl & WC_TCP_SYN) {
+        int synack = (fl & WC_TCP_ACK) != 0;
+
+        if (d->syn && d->syn_seq == p->seq) {
+            side->retrans++;
+            snprintf(label, len, "retransmission of %s", synack ? "SYN-ACK" : "SYN");
+            return;
+        }
+        d->syn = 1;
+        d->synack = synack;
+        d->syn_seq = d->isn = p->seq;
+        d->isn_known = 1;
+        d->nxt = p->seq + 1;
+        if (!synack)
+            f->syn_ns = ts;
+        snprintf(label, len, synack ? "handshake 2/3 SYN-ACK" : "handshake 1/3 SYN");
+        return;
+    }
+    if (!d->isn_known) {
+        /* Picked up mid-stream: count from here, as if a SYN came just before. */
+        d->isn = p->seq - 1;
+        d->nxt = p->seq;
+        d->isn_known = 1;
+    }
+    if ((fl & WC_TCP_ACK) && !f->s.handshake && d->syn && !d->synack && peer->synack &&
+        seglen == 0 && p->ack == peer->isn + 1 && p->seq == d->isn + 1) {
+        f->s.handshake = 1;
+        f->s.rtt_ns = ts - f->syn_ns;
+        snprintf(label, len, "handshake 3/3 ACK");
+        return;
+    }
+    if (seglen == 0) {
+        if (peer->isn_known && (fl & WC_TCP_ACK))
+            snprintf(label, len, "ACK ack=%u", p->ack - peer->isn);
+        else
+            snprintf(label, len, "ACK");
+        return;
+    }
+    if ((fl & WC_TCP_FIN) && plen == 0 && d->fin && p->seq == d->fin_seq) {
+        side->retrans++;
+        snprintf(label, len, "retransmission of FIN");
+        return;
+    }
+    if (plen > 0) {
+        uint32_t rel = p->seq - d->isn;
+
+        if (seq_lt(p->seq, d->nxt)) {
+            int in_hole = d->has_hole && !seq_lt(p->seq, d->hole_lo) && seq_lt(p->seq, d->hole_hi);
+            /* Filling a hole soon after it appeared is reordering on the way here;
+             * filling it later than one RTT is the sender repairing a loss. */
+            int late = f->s.rtt_ns && ts - d->hole_ns > f->s.rtt_ns;
+
+            if (in_hole && !late) {
+                side->ooo++;
+                n = (size_t)snprintf(label, len, "out-of-order seq=%u len=%u", rel, plen);
+            } else {
+                side->retrans++;
+                n = (size_t)snprintf(label, len, "retransmission of seq=%u len=%u", rel, plen);
+            }
+            if (in_hole && p->seq == d->hole_lo) {
+                d->hole_lo = p->seq + plen;
+                if (!seq_lt(d->hole_lo, d->hole_hi))
+                    d->has_hole = 0;
+            }
+        } else {
+            if (seq_lt(d->nxt, p->seq)) {
+                d->has_hole = 1;
+                d->hole_lo = d->nxt;
+                d->hole_hi = p->seq;
+                d->hole_ns = ts;
+            }
+            n = (size_t)snprintf(label, len, "data seq=%u len=%u", rel, plen);
+        }
+    }
+    if (seq_lt(d->nxt, p->seq + seglen))
+        d->nxt = p->seq + seglen;
+    if (fl & WC_TCP_FIN) {
+        d->fin = 1;
+        d->fin_seq = p->seq + plen;
+        close_state(f);
+        if (n < len)
+            snprintf(label + n, len - n, "%sFIN", n ? ", " : "");
+    }
+}
+
+static int seen_test(const struct dir_state *d, uint32_t s)
+{
+    return (d->seen[(s % WC_SEQ_WINDOW) / 64] >> (s % 64)) & 1;
+}
+
+static void seen_set(struct dir_state *d, uint32_t s)
+{
+    d->seen[(s % WC_SEQ_WINDOW) / 64] |= 1ull << (s % 64);
+}
+
+static void seen_clear(struct dir_state *d, uint32_t s)
+{
+    d->seen[(s % WC_SEQ_WINDOW) / 64] &= ~(1ull << (s % 64));
+}
+
+static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *label, size_t len)
+{
+    struct dir_state *d = &f->d[dir];
+    struct wc_flow_side *side = &f->s.side[dir];
+    uint32_t s, m = d->udp_max;
+
+    side->packets++;
+    side->bytes += p->payload_len;
+    if (!p->payload || wc_seq_decode(p->payload, p->payload_caplen, &s) < 0) {
+        snprintf(label, len, "udp len=%u", p->payload_len);
+        return;
+    }
+    side->tagged++;
+    if (!d->udp_started) {
+        d->udp_started = 1;
+        d->udp_max = s;
+        seen_set(d, s);
+        snprintf(label, len, "udp seq=%u", s);
+        return;
+    }
+    if (s == m || (s < m && m - s < WC_SEQ_WINDOW && seen_test(d, s))) {
+        side->dup++;
+        snprintf(label, len, "udp seq=%u duplicate", s);
+        return;
+    }
+    if (s < m) {
+        side->reordered++;
+        if (side->lost)
+            side->lost--;
+        if (m - s < WC_SEQ_WINDOW)
+            seen_set(d, s);
+        snprintf(label, len, "udp seq=%u reordered (after %u)", s, m);
+        return;
+    }
+    /* Moving the window: numbers that drop out of it are forgotten. */
+    if (s - m >= WC_SEQ_WINDOW)
+        memset(d->seen, 0, sizeof d->seen);
+    else
+        for (uint32_t i = m + 1; i != s + 1; i++)
+            seen_clear(d, i);
+    seen_set(d, s);
+    d->udp_max = s;
+    if (s == m + 1) {
+        snprintf(label, len, "udp seq=%u", s);
+        return;
+    }
+    side->lost += s - m - 1;
+    snprintf(label, len, "udp seq=%u follows a gap of %u (loss?)", s, s - m - 1);
+}
+
+int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const struct wc_packet *pkt,
+                   char *label, size_t len)
+{
+    struct flow *f;
+    int dir;
+
+    if (len)
+        label[0] = '\0';
+    if (!pkt->has_l4 || (pkt->proto != 6 && pkt->proto != 17))
+        return -EPROTONOSUPPORT;
+    if (!(f = flow_lookup(t, iface, ts_ns, pkt, &dir))) {
+        t->untracked++;
+        snprintf(label, len, "untracked: flow table full");
+        return -ENOSPC;
+    }
+    f->s.last_ns = ts_ns;
+    if (pkt->proto == 6)
+        label_tcp(f, dir, ts_ns, pkt, label, len);
+    else
+        label_udp(f, dir, pkt, label, len);
+    return 0;
+}

@@ -1,0 +1,402 @@
+/* pcapng.c - pcapng writer: little-endian blocks assembled in one buffer, written with wc_write_all. */
+#include "wirecheck/pcapng.h"
+
+#include "wirecheck/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    BT_SHB = 0x0A0D0D0A,
+    BT_IDB = 0x00000001,
+    BT_ISB = 0x00000005,
+    BT_EPB = 0x00000006,
+    OPT_ENDOFOPT = 0,
+    OPT_COMMENT = 1,
+    SHB_OS = 3,
+    SHB_USERAPPL = 4,
+    IF_NAME = 2,
+    IF_DESCRIPTION = 3,
+    IF_TSRESOL = 9,
+    IF_FILTER = 11,
+    EPB_FLAGS = 2,
+    ISB_STARTTIME = 2,
+    ISB_ENDTIME = 3,
+    ISB_IFRECV = 4,
+    ISB_IFDROP = 5,
+    /* An option's length is 16 bits; longer strings are cut to fit. */
+    OPT_MAX = 65532,
+};
+
+struct wc_pcapng {
+    int fd;
+    int own_fd;             /* opened by us: close it, and rename on success */
+    int err;                /* first write error (negative errno), sticky */
+    uint32_t nifaces;
+    uint8_t *buf;
+    size_t len, cap;
+    char *path;             /* final name, or NULL */
+    char *tmp;              /* name written to, or NULL */
+};
+
+/* A block is assembled in place at buf + len; these helpers never check room:
+ * block_begin reserved all of it. */
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+    return p + 4;
+}
+
+static uint8_t *put64(uint8_t *p, uint64_t v)
+{
+    p = put32(p, (uint32_t)v);
+    return put32(p, (uint32_t)(v >> 32));
+}
+
+/* A pcapng timestamp: the high 32 bits first, each half in the section's order. */
+static uint8_t *put_ts(uint8_t *p, uint64_t ts)
+{
+    p = put32(p, (uint32_t)(ts >> 32));
+    return put32(p, (uint32_t)ts);
+}
+
+static size_t pad4(size_t n)
+{
+    return (n + 3) & ~(size_t)3;
+}
+
+static uint8_t *put_bytes(uint8_t *p, const void *v, size_t n)
+{
+    size_t padded = pad4(n);
+
+    if (n)
+        memcpy(p, v, n);
+    memset(p + n, 0, padded - n);
+    return p + padded;
+}
+
+static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v, size_t n)
+{
+    p = put16(p, code);
+    p = put16(p, (uint16_t)n);
+    return put_bytes(p, v, n);
+}
+
+/* The length a string option takes in the file, and its value length. */
+static size_t str_len(const char *s, int newline)
+{
+    size_t n = strlen(s);
+
+    if (newline && (n == 0 || s[n - 1] != '\n'))
+        n++;
+    return n > OPT_MAX ? OPT_MAX : n;
+}
+
+static size_t opt_size(size_t vlen)
+{
+    return 4 + pad4(vlen);
+}
+
+static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s, int newline)
+{
+    size_t n = str_len(s, newline), raw = strlen(s);
+
+    p = put16(p, code);
+    p = put16(p, (uint16_t)n);
+    memcpy(p, s, raw < n ? raw : n);
+    if (raw < n)
+        p[raw] = '\n';
+    memset(p + n, 0, pad4(n) - n);
+    return p + pad4(n);
+}
+
+int wc_pcapng_flush(struct wc_pcapng *w)
+{
+    int r;
+
+    if (w->err)
+        return w->err;
+    if (w->len == 0)
+        return 0;
+    r = wc_write_all(w->fd, w->buf, w->len);
+    if (r < 0) {
+        w->err = r;
+        return r;
+    }
+    w->len = 0;
+    return 0;
+}
+
+/* Reserves total bytes at the end of the buffer (flushing first when they do
+ * not fit) and returns where the block starts, or NULL with w->err set. */
+static uint8_t *block_begin(struct wc_pcapng *w, uint32_t type, size_t total)
+{
+    uint8_t *p;
+
+    if (w->err)
+        return NULL;
+    if (total > w->cap || total > UINT32_MAX) {
+        w->err = -EMSGSIZE;
+        return NULL;
+    }
+    if (w->cap - w->len < total && wc_pcapng_flush(w) < 0)
+        return NULL;
+    p = w->buf + w->len;
+    p = put32(p, type);
+    return put32(p, (uint32_t)total);
+}
+
+/* Writes opt_endofopt and the trailing length, and commits the block. */
+static void block_end(struct wc_pcapng *w, uint8_t *p, size_t total)
+{
+    p = put16(p, OPT_ENDOFOPT);
+    p = put16(p, 0);
+    put32(p, (uint32_t)total);
+    w->len += total;
+}
+
+static int write_shb(struct wc_pcapng *w, const struct wc_pcapng_section *s)
+{
+    size_t total = 28 + 4;   /* header, BOM, version, section length, trailer; endofopt */
+    uint8_t *p;
+
+    for (size_t i = 0; i < s->ncomments; i++)
+        total += opt_size(str_len(s->comments[i], 1));
+    if (s->os)
+        total += opt_size(str_len(s->os, 0));
+    if (s->userappl)
+        total += opt_size(str_len(s->userappl, 0));
+    if (!(p = block_begin(w, BT_SHB, total)))
+        return w->err;
+    p = put32(p, 0x1A2B3C4D);
+    p = put16(p, 1);
+    p = put16(p, 0);
+    p = put64(p, UINT64_MAX);   /* section length unknown: we stream */
+    for (size_t i = 0; i < s->ncomments; i++)
+        p = put_str_opt(p, OPT_COMMENT, s->comments[i], 1);
+    if (s->os)
+        p = put_str_opt(p, SHB_OS, s->os, 0);
+    if (s->userappl)
+        p = put_str_opt(p, SHB_USERAPPL, s->userappl, 0);
+    block_end(w, p, total);
+    return 0;
+}
+
+static int writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_section *s)
+{
+    struct wc_pcapng *w = calloc(1, sizeof *w);
+    static const struct wc_pcapng_section none;
+    int r;
+
+    if (!w)
+        return -ENOMEM;
+    w->fd = fd;
+    w->cap = WC_PCAPNG_BUFFER_SIZE;
+    if (!(w->buf = malloc(w->cap))) {
+        free(w);
+        return -ENOMEM;
+    }
+    if ((r = write_shb(w, s ? s : &none)) < 0) {
+        free(w->buf);
+        free(w);
+        return r;
+    }
+    *out = w;
+    return 0;
+}
+
+int wc_pcapng_fdopen(struct wc_pcapng **out, int fd, const struct wc_pcapng_section *s)
+{
+    return writer_new(out, fd, s);
+}
+
+int wc_pcapng_open(struct wc_pcapng **out, const char *path, const struct wc_pcapng_section *s)
+{
+    struct wc_pcapng *w;
+    char *tmp = NULL, *final = NULL;
+    int fd, r;
+
+    if (strcmp(path, "-") == 0)
+        return writer_new(out, STDOUT_FILENO, s);
+    if (asprintf(&tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0)
+        return -ENOMEM;
+    if (!(final = strdup(path))) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if ((r = writer_new(&w, fd, s)) < 0) {
+        wc_close(fd);
+        unlink(tmp);
+        goto fail;
+    }
+    w->own_fd = 1;
+    w->path = final;
+    w->tmp = tmp;
+    *out = w;
+    return 0;
+fail:
+    free(final);
+    free(tmp);
+    return r;
+}
+
+int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
+{
+    size_t total = 20 + 4 + opt_size(1);   /* header, linktype, snaplen, trailer; endofopt; tsresol */
+    size_t flen = 0;
+    uint8_t *p, res = 9;
+
+    if (ifc->name)
+        total += opt_size(str_len(ifc->name, 0));
+    if (ifc->description)
+        total += opt_size(str_len(ifc->description, 0));
+    if (ifc->filter) {
+        flen = strlen(ifc->filter);
+        if (flen > OPT_MAX - 1)
+            flen = OPT_MAX - 1;
+        total += opt_size(flen + 1);
+    }
+    if (!(p = block_begin(w, BT_IDB, total)))
+        return w->err;
+    p = put16(p, ifc->linktype);
+    p = put16(p, 0);
+    p = put32(p, ifc->snaplen);
+    if (ifc->name)
+        p = put_str_opt(p, IF_NAME, ifc->name, 0);
+    if (ifc->description)
+        p = put_str_opt(p, IF_DESCRIPTION, ifc->description, 0);
+    if (ifc->filter) {
+        /* The first byte says which language the filter is in: 0 is libpcap's. */
+        p = put16(p, IF_FILTER);
+        p = put16(p, (uint16_t)(flen + 1));
+        *p = 0;
+        memcpy(p + 1, ifc->filter, flen);
+        memset(p + 1 + flen, 0, pad4(flen + 1) - (flen + 1));
+        p += pad4(flen + 1);
+    }
+    p = put_opt(p, IF_TSRESOL, &res, 1);
+    block_end(w, p, total);
+    return (int)w->nifaces++;
+}
+
+int wc_pcapng_write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data,
+                           uint32_t caplen, uint32_t origlen, unsigned dir, const char *comment)
+{
+    size_t total = 28 + 4 + 4 + pad4(caplen);  /* header, ifid, ts, lengths, trailer; endofopt */
+    uint8_t *p, flags[4];
+
+    if (ifid >= w->nifaces)
+        return -EINVAL;
+    if (comment)
+        total += opt_size(str_len(comment, 1));
+    if (dir)
+        total += opt_size(4);
+    if (!(p = block_begin(w, BT_EPB, total)))
+        return w->err;
+    p = put32(p, ifid);
+    p = put_ts(p, ts_ns);
+    p = put32(p, caplen);
+    p = put32(p, origlen);
+    p = put_bytes(p, data, caplen);
+    if (comment)
+        p = put_str_opt(p, OPT_COMMENT, comment, 1);
+    if (dir) {
+        put32(flags, dir & 3u);
+        p = put_opt(p, EPB_FLAGS, flags, 4);
+    }
+    block_end(w, p, total);
+    return 0;
+}
+
+int wc_pcapng_write_stats(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, uint64_t start_ns,
+                          uint64_t end_ns, uint64_t recv, uint64_t drop)
+{
+    size_t total = 24 + 4 + 2 * opt_size(8);   /* header, ifid, ts, trailer; endofopt; recv, drop */
+    uint8_t *p, v[8];
+
+    if (ifid >= w->nifaces)
+        return -EINVAL;
+    if (start_ns)
+        total += opt_size(8);
+    if (end_ns)
+        total += opt_size(8);
+    if (!(p = block_begin(w, BT_ISB, total)))
+        return w->err;
+    p = put32(p, ifid);
+    p = put_ts(p, ts_ns);
+    if (start_ns) {
+        put_ts(v, start_ns);
+        p = put_opt(p, ISB_STARTTIME, v, 8);
+    }
+    if (end_ns) {
+        put_ts(v, end_ns);
+        p = put_opt(p, ISB_ENDTIME, v, 8);
+    }
+    put64(v, recv);
+    p = put_opt(p, ISB_IFRECV, v, 8);
+    put64(v, drop);
+    p = put_opt(p, ISB_IFDROP, v, 8);
+    block_end(w, p, total);
+    return 0;
+}
+
+static void writer_free(struct wc_pcapng *w)
+{
+    free(w->buf);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+int wc_pcapng_close(struct wc_pcapng *w)
+{
+    int r = wc_pcapng_flush(w);
+
+    if (w->own_fd) {
+        /* Some file systems report a full disk only when the data reaches it. */
+        if (r == 0 && fdatasync(w->fd) < 0 && errno != EINVAL && errno != EROFS)
+            r = -errno;
+        if (close(w->fd) < 0 && r == 0)
+            r = -errno;
+        if (r == 0 && rename(w->tmp, w->path) < 0)
+            r = -errno;
+    }
+    writer_free(w);
+    return r;
+}
+
+void wc_pcapng_abort(struct wc_pcapng *w, int keep_partial)
+{
+    if (keep_partial)
+        (void)wc_pcapng_flush(w);
+    if (w->own_fd) {
+        wc_close(w->fd);
+        if (!keep_partial)
+            unlink(w->tmp);
+    }
+    writer_free(w);
+}
+
+const char *wc_pcapng_tmpname(const struct wc_pcapng *w)
+{
+    return w->tmp ? w->tmp : "standard output";
+}

@@ -1,0 +1,172 @@
+/* sniffer - records interfaces (across network namespaces) or reads a capture, into a labelled pcapng. */
+#include "wirecheck/capture.h"
+#include "wirecheck/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void)
+{
+    printf("Usage: sniffer -i IFACE[@NETNS] [-i ...] [-w FILE] [options]\n"
+           "       sniffer -r IN [-w OUT] [--json FILE] [-v]\n"
+           "Records TCP and UDP traffic into one pcapng file with one interface block per\n"
+           "interface and a label on every packet (handshake steps, data, retransmissions,\n"
+           "out-of-order, FIN/RST, UDP --seq loss, duplicates and reordering).\n\n"
+           "  -i, --interface IFACE[@NETNS]  capture on IFACE, inside /run/netns/NETNS if given (repeatable)\n"
+           "  -r, --read FILE         read a pcap or pcapng file instead, and label it\n"
+           "  -w, --write FILE        write the capture to FILE (\"-\": stdout); it is written as\n"
+           "                          FILE" ".partial and renamed to FILE only once it is complete\n"
+           "      --format FMT        pcapng (default) or pcap (classic, one interface)\n"
+           "  -f, --filter EXPR       BPF filter for every interface\n"
+           "  -s, --snaplen N         bytes kept per packet (64..262144, default %d)\n"
+           "  -B, --buffer-size SIZE  kernel ring per interface (k/m/g suffixes; default libpcap's)\n"
+           "  -c, --count N           stop after N packets\n"
+           "  -G, --duration SEC      stop after SEC seconds\n"
+           "      --describe IFACE=TEXT  interface description (\"client side\"); IFACE as given to -i\n"
+           "      --comment TEXT      section comment: scenario, impairments, commands (repeatable)\n"
+           "      --ready-file PATH   create PATH once every interface is capturing\n"
+           "  -v, --verbose           one line per packet on stdout, like tcpdump -n, with its label\n"
+           "      --json FILE         the summary as JSON (\"-\": stdout)\n"
+           "      --max-flows N       flows tracked at most (default %d)\n"
+           "  -Z, --user USER         drop privileges to USER after opening the interfaces\n"
+           "  -h, --help              this help;  -V, --version  the version\n\n"
+           "Prints \"sniffer: ready\" on stderr once capturing. SIGINT, SIGTERM, SIGHUP, -c or -G\n"
+           "end the capture: the file gets its interface statistics and its name, and a summary\n"
+           "goes to stderr. Capturing needs CAP_NET_RAW (and CAP_SYS_ADMIN for @NETNS).\n"
+           "Exit: 0 on success, 1 on a runtime error (the output keeps its .partial name),\n"
+           "2 on bad usage.\n",
+           WC_SNIFF_DEFAULT_SNAPLEN, WC_SNIFF_DEFAULT_MAX_FLOWS);
+}
+
+enum {
+    OPT_FORMAT = 256,
+    OPT_DESCRIBE,
+    OPT_COMMENT,
+    OPT_READY,
+    OPT_JSON,
+    OPT_MAX_FLOWS,
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"interface", required_argument, NULL, 'i'}, {"read", required_argument, NULL, 'r'},
+        {"write", required_argument, NULL, 'w'},     {"format", required_argument, NULL, OPT_FORMAT},
+        {"filter", required_argument, NULL, 'f'},    {"snaplen", required_argument, NULL, 's'},
+        {"buffer-size", required_argument, NULL, 'B'}, {"count", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'G'},  {"describe", required_argument, NULL, OPT_DESCRIBE},
+        {"comment", required_argument, NULL, OPT_COMMENT},
+        {"ready-file", required_argument, NULL, OPT_READY},
+        {"verbose", no_argument, NULL, 'v'},         {"json", required_argument, NULL, OPT_JSON},
+        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+        {"user", required_argument, NULL, 'Z'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+    };
+    struct wc_sniff_config cfg;
+    const char **ifaces = calloc((size_t)argc, sizeof *ifaces);
+    const char **comments = calloc((size_t)argc, sizeof *comments);
+    struct wc_sniff_describe *desc = calloc((size_t)argc, sizeof *desc);
+    char errbuf[1024];
+    long long v;
+    int ch, rc = WC_EXIT_USAGE;
+
+    wc_set_progname(argv[0]);
+    if (!ifaces || !comments || !desc) {
+        wc_log("out of memory");
+        rc = WC_EXIT_RUNTIME;
+        goto out;
+    }
+    wc_sniff_defaults(&cfg);
+    cfg.ifaces = ifaces;
+    cfg.comments = comments;
+    cfg.describe = desc;
+    while ((ch = getopt_long(argc, argv, "i:r:w:f:s:B:c:G:vZ:hV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'i': ifaces[cfg.nifaces++] = optarg; break;
+        case 'r': cfg.read_file = optarg; break;
+        case 'w': cfg.write_file = optarg; break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "pcapng") == 0)
+                cfg.format = WC_FORMAT_PCAPNG;
+            else if (strcmp(optarg, "pcap") == 0)
+                cfg.format = WC_FORMAT_PCAP;
+            else {
+                wc_usage_error("format '%s': pcapng or pcap", optarg);
+                goto out;
+            }
+            break;
+        case 'f': cfg.filter = optarg; break;
+        case 's':
+            if (wc_opt_ll("snaplen", optarg, 64, WC_SNIFF_DEFAULT_SNAPLEN, &v) < 0)
+                goto out;
+            cfg.snaplen = (int)v;
+            break;
+        case 'B':
+            if (wc_opt_size("buffer-size", optarg, 65536, 1LL << 30, &v) < 0)
+                goto out;
+            cfg.buffer_size = (int)v;
+            break;
+        case 'c':
+            if (wc_opt_ll("count", optarg, 1, 1LL << 62, &cfg.count) < 0)
+                goto out;
+            break;
+        case 'G':
+            if (wc_opt_seconds("duration", optarg, 1, 864000000, &cfg.duration_ms) < 0)
+                goto out;
+            break;
+        case OPT_DESCRIBE: {
+            char *eq = strchr(optarg, '=');
+
+            if (!eq || eq == optarg) {
+                wc_usage_error("describe '%s': IFACE=TEXT", optarg);
+                goto out;
+            }
+            *eq = '\0';
+            desc[cfg.ndescribe].iface = optarg;
+            desc[cfg.ndescribe++].text = eq + 1;
+            break;
+        }
+        case OPT_COMMENT: comments[cfg.ncomments++] = optarg; break;
+        case OPT_READY: cfg.ready_file = optarg; break;
+        case 'v': cfg.verbose = 1; break;
+        case OPT_JSON: cfg.json_file = optarg; break;
+        case OPT_MAX_FLOWS:
+            if (wc_opt_ll("max-flows", optarg, 1, 1 << 24, &v) < 0)
+                goto out;
+            cfg.max_flows = (size_t)v;
+            break;
+        case 'Z': cfg.user = optarg; break;
+        case 'h': usage(); rc = WC_EXIT_OK; goto out;
+        case 'V': printf("sniffer (wirecheck) %s\n", WIRECHECK_VERSION); rc = WC_EXIT_OK; goto out;
+        default: wc_try_help(); goto out;
+        }
+    }
+    if (optind < argc) {
+        wc_usage_error("unexpected argument '%s' (a filter is given with -f)", argv[optind]);
+        goto out;
+    }
+    if (!cfg.read_file == !cfg.nifaces) {
+        wc_usage_error(cfg.read_file ? "-r and -i exclude each other" : "nothing to capture: give -i IFACE or -r FILE");
+        goto out;
+    }
+    if (cfg.nifaces > WC_SNIFF_MAX_IFACES) {
+        wc_usage_error("at most %d interfaces", WC_SNIFF_MAX_IFACES);
+        goto out;
+    }
+    if (cfg.format == WC_FORMAT_PCAP && cfg.nifaces > 1) {
+        wc_usage_error("--format pcap holds one interface; use pcapng for %zu", cfg.nifaces);
+        goto out;
+    }
+    rc = WC_EXIT_OK;
+    if (wc_sniff_run(&cfg, errbuf, sizeof errbuf) < 0) {
+        wc_log("%s", errbuf);
+        rc = WC_EXIT_RUNTIME;
+    }
+out:
+    free(ifaces);
+    free(comments);
+    free(desc);
+    return rc;
+}
