@@ -1,0 +1,141 @@
+/* test_pcapng.c - files from our writer read back by libpcap; errors and the .partial name. */
+#include "wirecheck/pcapng.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK_EQ(what, expected, actual)                                                   \
+    do {                                                                                   \
+        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
+        if (e_ != a_) {                                                                    \
+            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
+                    what, e_, a_);                                                         \
+            failures++;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+static void check_bytes(const char *what, const uint8_t *exp, const uint8_t *act, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (exp[i] != act[i]) {
+            fprintf(stderr, "%s: first difference at offset %zu: expected %02x, got %02x\n", what, i,
+                    exp[i], act[i]);
+            failures++;
+            return;
+        }
+}
+
+static void test_roundtrip(const char *dir)
+{
+    static const char *const comments[] = {"scenario: unit test", "second line\n"};
+    struct wc_pcapng_section sec = {comments, 2, "Linux", "test_pcapng"};
+    struct wc_pcapng_iface a = {"veth0@ns-client", "client side", "tcp port 6789", 1, 262144};
+    struct wc_pcapng_iface b = {"veth1@ns-server", NULL, NULL, 1, 262144};
+    char path[512], partial[600], ebuf[PCAP_ERRBUF_SIZE];
+    uint8_t pkt[3][300];
+    uint32_t lens[3] = {60, 1, 299};
+    struct wc_pcapng *w;
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    pcap_t *p;
+
+    snprintf(path, sizeof path, "%s/roundtrip.pcapng", dir);
+    snprintf(partial, sizeof partial, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 300; j++)
+            pkt[i][j] = (uint8_t)(i * 31 + j);
+    CHECK_EQ("open", 0, wc_pcapng_open(&w, path, &sec));
+    CHECK_EQ("iface a", 0, wc_pcapng_add_iface(w, &a));
+    CHECK_EQ("iface b", 1, wc_pcapng_add_iface(w, &b));
+    CHECK_EQ("unknown iface", -EINVAL, wc_pcapng_write_packet(w, 2, 0, pkt[0], 10, 10, 0, NULL));
+    for (uint32_t i = 0; i < 3; i++)
+        CHECK_EQ("packet", 0, wc_pcapng_write_packet(w, i % 2, 1700000000123456789ull + i, pkt[i],
+                                                     lens[i], lens[i] + 5, i % 3, i ? "a label" : NULL));
+    CHECK_EQ("flush", 0, wc_pcapng_flush(w));
+    CHECK_EQ("final name absent before close", -1, access(path, F_OK));
+    CHECK_EQ("stats", 0, wc_pcapng_write_stats(w, 0, 1700000001000000000ull, 1700000000000000000ull,
+                                               1700000001000000000ull, 3, 0));
+    CHECK_EQ("close", 0, wc_pcapng_close(w));
+    CHECK_EQ("partial renamed", -1, access(partial, F_OK));
+
+    p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
+    if (!p) {
+        fprintf(stderr, "pcap_open_offline: %s\n", ebuf);
+        failures++;
+        return;
+    }
+    CHECK_EQ("linktype", DLT_EN10MB, pcap_datalink(p));
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_EQ("next", 1, pcap_next_ex(p, &h, &data));
+        if (failures)
+            break;
+        CHECK_EQ("caplen", lens[i], h->caplen);
+        CHECK_EQ("len", lens[i] + 5, h->len);
+        CHECK_EQ("seconds", 1700000000, h->ts.tv_sec);
+        CHECK_EQ("nanoseconds", 123456789 + i, h->ts.tv_usec);
+        check_bytes("packet data", pkt[i], data, lens[i]);
+    }
+    CHECK_EQ("end of file", PCAP_ERROR_BREAK, pcap_next_ex(p, &h, &data));
+    pcap_close(p);
+    unlink(path);
+}
+
+static void test_write_errors(const char *dir)
+{
+    struct wc_pcapng_iface a = {"lo", NULL, NULL, 1, 262144};
+    struct wc_pcapng *w;
+    uint8_t big[4096] = {0};
+    char path[512], partial[600];
+    int fd = open("/dev/full", O_WRONLY), r = 0;
+
+    if (fd >= 0) {
+        CHECK_EQ("fdopen", 0, wc_pcapng_fdopen(&w, fd, NULL));
+        CHECK_EQ("iface", 0, wc_pcapng_add_iface(w, &a));
+        CHECK_EQ("full disk", -ENOSPC, wc_pcapng_flush(w));
+        CHECK_EQ("error sticks", -ENOSPC, wc_pcapng_write_packet(w, 0, 1, big, 100, 100, 0, NULL));
+        CHECK_EQ("close reports it", -ENOSPC, wc_pcapng_close(w));
+        close(fd);
+    }
+    /* A block larger than the buffer is refused, not overflowed. */
+    snprintf(path, sizeof path, "%s/big.pcapng", dir);
+    snprintf(partial, sizeof partial, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX);
+    CHECK_EQ("open", 0, wc_pcapng_open(&w, path, NULL));
+    CHECK_EQ("iface", 0, wc_pcapng_add_iface(w, &a));
+    for (int i = 0; i < 300 && r == 0; i++)   /* more than the buffer: flushes in between */
+        r = wc_pcapng_write_packet(w, 0, 1, big, sizeof big, sizeof big, 1, "x");
+    CHECK_EQ("many packets", 0, r);
+    CHECK_EQ("oversized block", -EMSGSIZE,
+             wc_pcapng_write_packet(w, 0, 1, big, WC_PCAPNG_BUFFER_SIZE, WC_PCAPNG_BUFFER_SIZE, 0, NULL));
+    CHECK_EQ("close after an error", -EMSGSIZE, wc_pcapng_close(w));
+    CHECK_EQ("no final name after an error", -1, access(path, F_OK));
+    CHECK_EQ("partial kept", 0, access(partial, F_OK));
+    unlink(partial);
+    snprintf(path, sizeof path, "%s/no/such/dir/x.pcapng", dir);
+    CHECK_EQ("open in a missing directory", -ENOENT, wc_pcapng_open(&w, path, NULL));
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/wc-test-pcapng-XXXXXX";
+
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_roundtrip(dir);
+    test_write_errors(dir);
+    rmdir(dir);
+    if (failures) {
+        fprintf(stderr, "test_pcapng: %d failures\n", failures);
+        return 1;
+    }
+    printf("test_pcapng: ok\n");
+    return 0;
+}
