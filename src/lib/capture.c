@@ -449,8 +449,8 @@ static int make_ready_file(struct sniff *s)
     return 0;
 }
 
-/* Dispatches what is ready on every source; returns 1 when a source failed
- * for good (it is dropped from the poll set with a warning), else 0. */
+/* Dispatches what is ready on every source; a source that fails for good is
+ * dropped from the poll set with a warning. */
 static void dispatch(struct sniff *s, struct pollfd *pfd, struct source **polled, size_t n)
 {
     for (size_t i = 0; i < n && !s->stop; i++) {
@@ -780,15 +780,16 @@ static int setup(struct sniff *s, int live)
     for (size_t i = 0; live && i < cfg->ndescribe; i++)
         if (!has_source(s, cfg->describe[i].iface))
             return fail(s, "--describe %s: not one of the -i interfaces", cfg->describe[i].iface);
-    if (cfg->write_file) {
-        if (cfg->format == WC_FORMAT_PCAP ? open_pcap(s) < 0 : open_pcapng(s) < 0)
-            return -1;
-    }
+    /* Like tcpdump, files are created as USER: it must be able to rename its .partial. */
     if (cfg->user) {
         char ebuf[256];
 
         if (wc_drop_privileges(cfg->user, ebuf, sizeof ebuf) < 0)
             return fail(s, "-Z %s: %s", cfg->user, ebuf);
+    }
+    if (cfg->write_file) {
+        if (cfg->format == WC_FORMAT_PCAP ? open_pcap(s) < 0 : open_pcapng(s) < 0)
+            return -1;
     }
     if (cfg->verbose)
         s->out = stdout;

@@ -8,6 +8,7 @@ import signal
 import shutil
 import struct
 import subprocess
+import tempfile
 
 import pytest
 
@@ -299,3 +300,38 @@ def test_two_namespaces_into_one_file(bins, sniffer, two_namespaces, tmp_path):
     # One flow per capture point: the same datagram seen twice is not a duplicate.
     assert sorted(f["interface"] for f in summary["flows"] if sum(f["tagged"])) == [f"vc@{cli}", f"vs@{srv}"]
     assert all(f["duplicates"] == [0, 0] for f in summary["flows"])
+
+
+def test_drop_privileges_creates_files_as_user(bins, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop privileges")
+    # pytest's tmp_path is private to root: USER needs a directory it can reach.
+    d = pathlib.Path(tempfile.mkdtemp(prefix="wc-snf-z-"))
+    try:
+        os.chmod(d, 0o1777)
+        out = d / "z.pcapng"
+        r = run([bins["sniffer"], "-i", "lo", "-G", "0.2", "-Z", "nobody", "-w", str(out)])
+        assert r.returncode == 0, r.stderr
+        assert out.stat().st_uid != 0
+        capinfos_ok(out)
+    finally:
+        shutil.rmtree(d)
+
+
+def test_full_disk_is_an_error_and_no_valid_file(bins, tmp_path):
+    """ENOSPC while writing: exit 1 naming the error; the final name is never created."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    src = tmp_path / "big.pcap"
+    rec = struct.pack("<IIII", 0, 0, 1000, 1000) + b"\x02" * 1000
+    src.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + rec * 300)
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    try:
+        r = run([bins["sniffer"], "-r", str(src), "-w", str(mnt / "out.pcapng")])
+        err = r.stderr.decode(errors="replace")
+        assert r.returncode == 1 and "No space left on device" in err, err
+        assert not (mnt / "out.pcapng").exists()
+    finally:
+        run(["umount", str(mnt)])
