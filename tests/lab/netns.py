@@ -54,6 +54,7 @@ class Node:
     def spawn(self, argv, name=None, **kw):
         """Starts argv inside this namespace as a proc.Process; the topology stops it at teardown (LIFO)."""
         self.topo.log_command(self.role, argv)
+        kw.setdefault("logdir", self.topo.logdir)
         p = proc.Process(argv, name=name, netns=self.ns, **kw)
         self.topo.defer(f"stop {p.name} (pid {p.pid}) in {self.ns}", p.close)
         return p
@@ -87,6 +88,7 @@ class Topology:
         self._defer = []
         self.commands = []
         self.timings = {}
+        self.logdir = None              # where spawned processes keep their logs (None: a temp dir)
         self.client = self.router = self.server = None
 
     # resources -------------------------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""pytest fixtures that read like the topology: `lab`, `client`, `router`, `server`, `netem`, `scenario`.
+
+Use them from a conftest.py with `from lab.fixtures import *` (tests/lab/conftest.py does). Each test gets its
+own namespaces; teardown is LIFO and fails the test (as an error) when anything is left behind.
+"""
+import pytest
+
+from . import capture, netem as netem_mod, netns
+
+__all__ = ["lab", "client", "router", "server", "netem", "scenario", "pytest_runtest_makereport"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the item, so teardown knows whether the test passed."""
+    rep = (yield).get_result()
+    setattr(item, f"wc_rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def lab():
+    """A fresh client/router/server topology (see lab.netns); torn down and leak-checked after the test."""
+    topo = netns.Topology()
+    try:
+        topo.up()
+    except BaseException:
+        topo.close()
+        raise
+    yield topo
+    topo.close()
+
+
+@pytest.fixture
+def client(lab):
+    return lab.client
+
+
+@pytest.fixture
+def router(lab):
+    return lab.router
+
+
+@pytest.fixture
+def server(lab):
+    return lab.server
+
+
+@pytest.fixture
+def netem(lab):
+    """Impairments on the router (lab.netem.Impairments): netem per direction, nth drops, rto_min."""
+    return netem_mod.Impairments(lab)
+
+
+@pytest.fixture
+def scenario(request, lab, netem, bins):
+    """The test's scenario: capture of both sides already running, ledger, record (lab.capture.Scenario)."""
+    sc = capture.Scenario(request.node.nodeid, lab, netem, bins)
+    sc.start_capture()
+    yield sc
+    rep = getattr(request.node, "wc_rep_call", None)
+    sc.finish("passed" if rep is not None and rep.passed else "failed" if rep is not None else "error")

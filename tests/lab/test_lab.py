@@ -1,0 +1,189 @@
+"""Tests of the lab itself: topology hygiene, the pcapng reader, the ledger's bounds, exact drops, netem."""
+import json
+import os
+import socket
+import struct
+
+import pytest
+
+from lab import netns, pcapfile, proc
+from lab.ledger import ImpairmentMismatch, binom_bounds
+from lab.netem import C2S, S2C, Netem, nth_indices
+
+UDP_PORT, TCP_PORT = 9876, 6789
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+def start_udp_server(bins, server):
+    p = server.spawn([bins["udp-server"], "-p", str(UDP_PORT), "--grace", "0"], name="udp-server")
+    server.wait_udp(UDP_PORT, p)   # from inside the server's namespace: nothing on the wire
+    return p
+
+
+def udp_burst(bins, client, server, n, family=4, rate=2000, window=32, timeout=0.3):
+    """udp-client --seq: n tagged datagrams; returns (exit status, its JSON summary)."""
+    out = os.path.join(client.topo.logdir or "/tmp", f"udp-client-{n}.json")
+    r = client.exec([bins["udp-client"], "--seq", "-q", "-n", str(n), "-s", "64", "--rate", str(rate), "-w",
+                     str(window), "-t", str(timeout), "--json", out, server.addr(family), str(UDP_PORT)],
+                    check=False, timeout=60)
+    assert r.returncode in (0, 3), f"udp-client: exit {r.returncode}\n{r.stderr.decode()}"
+    with open(out) as f:
+        return r.returncode, json.load(f)
+
+
+# --- no root needed -------------------------------------------------------------------------------------
+def _pcapng(comments=("hello",), packets=((0, b"\x01\x02\x03"),)):
+    def opt(code, v):
+        return struct.pack("<HH", code, len(v)) + v + b"\0" * (-len(v) % 4)
+
+    def block(t, body):
+        return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+                + b"".join(opt(1, c.encode()) for c in comments) + opt(0, b""))
+    idb = block(1, struct.pack("<HHI", 1, 0, 262144) + opt(2, b"eth0") + opt(9, b"\x09") + opt(0, b""))
+    epbs = b"".join(block(6, struct.pack("<IIIII", i, 0, 1_000_000_007, len(d), len(d)) + d + b"\0" * (-len(d) % 4)
+                          + opt(2, struct.pack("<I", 2)) + opt(0, b"")) for i, d in packets)
+    return shb + idb + epbs
+
+
+def test_pcapng_reader_and_comment_rewrite(tmp_path):
+    f = pcapfile.parse(_pcapng())
+    assert (f.comments, f.interfaces[0].name, f.interfaces[0].tsresol) == (["hello"], "eth0", 9)
+    p = f.packets[0]
+    assert (p.ts_ns, p.data, p.direction) == (1_000_000_007, b"\x01\x02\x03", "out")
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(_pcapng())
+    pcapfile.rewrite_section_comments(path, ["scenario: a", "kernel: b"])
+    g = pcapfile.read(path)
+    assert g.comments == ["scenario: a\n", "kernel: b\n"] and g.packets[0].data == p.data
+    broken = bytearray(_pcapng())
+    broken[-4] ^= 1  # the last block's trailer length
+    with pytest.raises(pcapfile.FormatError, match="header .* and trailer .* don't match"):
+        pcapfile.parse(bytes(broken))
+    with pytest.raises(pcapfile.FormatError, match="interface id 5"):
+        pcapfile.parse(_pcapng(packets=((5, b"x"),)))
+
+
+def test_binomial_bounds_and_nth_indices():
+    lo, hi = binom_bounds(400, 0.1)
+    assert 10 <= lo < 40 < hi <= 75, (lo, hi)
+    assert binom_bounds(50, 0) == (0, 0) and binom_bounds(50, 1) == (50, 50)
+    assert nth_indices(20, 5, 0) == [0, 5, 10, 15]
+    assert nth_indices(20, 5, 4) == [4, 9, 14, 19]
+
+
+# --- namespaces ------------------------------------------------------------------------------------------
+@pytest.mark.lab
+@needs_root
+def test_topology_leaves_nothing_behind(bins):
+    topo = netns.Topology()
+    with topo:
+        c, r, s = topo.client, topo.router, topo.server
+        assert len({c.ns, r.ns, s.ns}) == 3 and all(len(n) <= 15 for n in c.ifnames + r.ifnames)
+        p = s.spawn([bins["tcp-server"], "-p", str(TCP_PORT), "--grace", "0"], name="tcp-server")
+        s.wait_tcp(TCP_PORT, p)
+        for fam in (4, 6):  # through the router, both families
+            out = c.exec([bins["tcp-client"], "--raw", s.addr(fam), str(TCP_PORT)], input=b"ping\n").stdout
+            assert out == b"PING\n", (fam, out)
+        assert r.exec(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip() == b"1"
+        feats = r.exec(["ethtool", "-k", "to-server"]).stdout.decode()
+        for f in ("tcp-segmentation-offload: off", "generic-segmentation-offload: off",
+                  "generic-receive-offload: off"):
+            assert f in feats, f
+        assert netns.netns_pids(s.ns) == [p.pid]
+    # Other tests (other xdist workers, other engineers) have namespaces too: look for ours only.
+    left = [n for n in topo.names.values() if n in netns.lab_namespaces() or os.path.exists(f"/run/netns/{n}")]
+    assert left == [], f"namespaces left behind: {left}"
+    assert p.p.poll() is not None, "tcp-server outlived its topology"
+    assert topo.timings["setup_s"] > 0 and topo.timings["teardown_s"] > 0
+
+
+@pytest.mark.lab
+@needs_root
+def test_teardown_fails_on_a_leaked_process():
+    topo = netns.Topology().up()
+    stray = proc.Process(["sleep", "30"], netns=topo.server.ns)  # not registered with the topology
+    proc.poll_until(lambda: netns.netns_pids(topo.server.ns), 5, what="stray process in the server netns")
+    with pytest.raises(netns.LeakError, match="still has processes"):
+        topo.close()
+    stray.close()
+    assert not any(os.path.exists(f"/run/netns/{n}") for n in topo.names.values())
+
+
+# --- capture and ledger without netem (iptables works natively) -------------------------------------------
+@pytest.mark.lab
+@pytest.mark.capture
+@needs_root
+def test_clean_path_ledger_sees_every_packet(scenario, client, server, netem, bins):
+    start_udp_server(bins, server)
+    rc, summary = udp_burst(bins, client, server, 200, family=6)
+    led = scenario.ledger()
+    assert rc == 0, summary
+    for d in (C2S, S2C):
+        c = led.counts(d)
+        assert (c["sent"], c["delivered"], c["lost"], c["duplicates"], c["reordered"]) == (200, 200, 0, 0, 0), (d, c)
+    scenario.assert_netem()
+    f = pcapfile.read(scenario.pcapng)
+    assert len(f.interfaces) == 2 and any(scenario.test_id in c for c in f.comments), f.comments
+
+
+@pytest.mark.lab
+@pytest.mark.capture
+@needs_root
+def test_nth_drop_drops_exactly_those_packets(scenario, client, server, netem, bins):
+    start_udp_server(bins, server)
+    every, packet, n = 7, 2, 60
+    netem.drop_nth(C2S, every, packet, proto="udp", dport=UDP_PORT)
+    scenario.note(f"iptables nth --every {every} --packet {packet}: client datagrams {nth_indices(n, every, packet)}"
+                  " (0-based) must be the only ones lost")
+    rc, summary = udp_burst(bins, client, server, n, window=n, timeout=0.2)
+    led = scenario.ledger()
+    lost = [e["i"] for e in led.lost(C2S)]
+    assert lost == nth_indices(n, every, packet), (lost, nth_indices(n, every, packet))
+    assert [e["tag"] for e in led.lost(C2S)] == [f"WC{i:010d}" for i in lost]  # udp-client counts from 0
+    assert netem.rule_counters() == [len(lost)], netem.rule_counters()
+    assert led.counts(S2C)["lost"] == 0 and led.counts(S2C)["sent"] == n - len(lost)
+
+
+# --- netem (natively when the kernel has it, else inside UML) ---------------------------------------------
+@pytest.mark.lab
+@pytest.mark.netem
+@pytest.mark.capture
+def test_loss_duplication_reordering_within_bounds(scenario, client, server, netem, bins):
+    start_udp_server(bins, server)
+    c2s = netem.set(C2S, delay_ms=5, loss=10)
+    s2c = netem.set(S2C, delay_ms=20, duplicate=10, reorder=25)
+    n = 400
+    udp_burst(bins, client, server, n, rate=1000, window=64)
+    led = scenario.ledger()
+    checks = scenario.assert_netem()
+    assert {c["name"] for c in checks} >= {"loss", "duplicate", "reorder (sent at once)"}, checks
+    assert led.counts(C2S)["sent"] == n and led.counts(S2C)["reordered"] > 0, led.counts(S2C)
+    # A misconfigured expectation must fail loudly, not pass.
+    with pytest.raises(ImpairmentMismatch, match="c2s loss: observed"):
+        led.assert_matches({C2S: c2s.replace(loss=30), S2C: s2c})
+    with pytest.raises(ImpairmentMismatch, match="s2c duplicate"):
+        led.assert_matches({C2S: c2s, S2C: s2c.replace(duplicate=0.1)})
+
+
+@pytest.mark.lab
+@pytest.mark.netem
+@pytest.mark.capture
+def test_blackout_mid_run_loses_exactly_what_netem_dropped(scenario, client, server, netem, bins):
+    start_udp_server(bins, server)
+    netem.set(C2S, delay_ms=1)
+    n = 300
+    cl = client.spawn([bins["udp-client"], "--seq", "-q", "-n", str(n), "--rate", "300", "-w", "16", "-t", "0.2",
+                       server.addr4, str(UDP_PORT)], name="udp-client")
+
+    def sent_c2s():
+        return netem.stats()[C2S][0].get("packets", 0)
+    proc.poll_until(lambda: sent_c2s() >= 50, 20, what="50 datagrams through the router")
+    with netem.blackout(C2S):
+        proc.poll_until(lambda: netem.stats()[C2S][0].get("drops", 0) >= 40, 20, what="40 datagrams blacked out")
+        dropped = netem.stats()[C2S][0]["drops"]
+    cl.wait(timeout=60)
+    led = scenario.ledger()
+    lost = [e["i"] for e in led.lost(C2S)]
+    assert len(lost) == dropped and lost == list(range(lost[0], lost[0] + len(lost))), (dropped, lost)
+    assert led.counts(C2S)["sent"] == n and led.counts(S2C)["lost"] == 0
