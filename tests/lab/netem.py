@@ -205,13 +205,15 @@ class Impairments:
         self._log("rto_min", ms=ms)
 
     # statistics and record ------------------------------------------------------------------------------
-    def stats(self):
-        """`tc -s qdisc` of the router's two egress devices, as tc's JSON (one list per direction)."""
-        out = {}
-        for d, dev in EGRESS.items():
-            r = self.router.exec(["tc", "-s", "-j", "qdisc", "show", "dev", dev])
-            out[d] = json.loads(r.stdout or b"[]")
-        return out
+    def stats(self, direction=None):
+        """`tc -s qdisc` of the router's egress devices as tc's JSON: {direction: [qdisc, ...]}, or only the
+        root qdisc's dict of `direction` when given (packets, drops, backlog, ...).
+        """
+        if direction is not None:
+            r = self.router.exec(["tc", "-s", "-j", "qdisc", "show", "dev", EGRESS[direction], "root"])
+            return (json.loads(r.stdout or b"[]") or [{}])[0]
+        return {d: json.loads(self.router.exec(["tc", "-s", "-j", "qdisc", "show", "dev", dev]).stdout or b"[]")
+                for d, dev in EGRESS.items()}
 
     def describe(self):
         """One line per impairment, for the capture comment."""

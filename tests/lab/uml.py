@@ -73,6 +73,9 @@ def cmd_run(args):
     booted = run_dir / "booted"
     env = {k: v for k, v in os.environ.items() if k in PASS_ENV or k.startswith(PASS_PREFIX)}
     env["WIRECHECK_UML"] = "1"
+    if not sys.stdout.isatty():  # UML's console is a terminal even when ours is a pipe or a file
+        env.setdefault("PY_COLORS", "0")
+        env.setdefault("NO_COLOR", "1")
     script = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
     script += f"cd {shlex.quote(os.getcwd())} || exit 125\nexec {shlex.join(argv)}\n"
     (run_dir / "cmd").write_text(script)
