@@ -8,20 +8,31 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CMSG_SPACE_PKTINFO CMSG_SPACE(sizeof(struct in6_pktinfo))
+/* With --batch above 1 the sockets also take UDP GRO: the kernel may hand over
+ * several datagrams of one peer, all SEG bytes but the last, as one message.
+ * The transform works byte by byte, so the reply is the whole buffer sent back
+ * with UDP_SEGMENT SEG: one reply datagram per request datagram, in order, for
+ * one pass through the stack instead of one per datagram. */
+#define CMSG_SPACE_RX (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
+#define CMSG_SPACE_TX (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
 
 struct slot {
     struct sockaddr_storage peer;
     struct iovec iov;
     union {                                 /* aligned for cmsghdr */
         struct cmsghdr align;
-        char buf[CMSG_SPACE_PKTINFO];
-    } rx, tx;
+        char buf[CMSG_SPACE_RX];
+    } rx;
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE_TX];
+    } tx;
 };
 
 struct endpoint {
@@ -43,7 +54,7 @@ struct udp_server {
     struct mmsghdr *rx, *tx;
     bool stopping;
     unsigned long long rx_count, tx_count, tx_errors, truncated;
-    bool send_error_logged;
+    bool send_error_logged, gso_error_logged;
 };
 
 void wc_udp_server_defaults(struct wc_udp_server_config *cfg)
@@ -55,36 +66,46 @@ void wc_udp_server_defaults(struct wc_udp_server_config *cfg)
     cfg->grace_ms = 2000;
 }
 
-/* Turns the received destination address into the source of the reply.
- * The interface index is kept for IPv6 so that link-local replies route. */
-static size_t reply_control(const struct msghdr *in, char *out, size_t outlen)
+/* Appends one control message at offset off of out. Returns the new offset. */
+static size_t put_cmsg(char *out, size_t off, int level, int type, const void *data, size_t len)
 {
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR((struct msghdr *)in, cm)) {
-        struct msghdr m = { .msg_control = out, .msg_controllen = outlen };
-        struct cmsghdr *o = CMSG_FIRSTHDR(&m);
+    struct cmsghdr *o = (struct cmsghdr *)(out + off);
 
-        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+    memset(o, 0, CMSG_SPACE(len));
+    o->cmsg_level = level;
+    o->cmsg_type = type;
+    o->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(o), data, len);
+    return off + CMSG_SPACE(len);
+}
+
+/* Reads the received message's control data: the destination address becomes
+ * the reply's source (the interface index is kept for IPv6 so that link-local
+ * replies route), and a GRO segment size is returned in *seg. Returns the
+ * reply's control length in out (CMSG_SPACE_TX bytes), without the segment. */
+static size_t reply_control(const struct msghdr *in, char *out, unsigned *seg)
+{
+    size_t len = 0;
+
+    *seg = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(in); cm; cm = CMSG_NXTHDR((struct msghdr *)in, cm)) {
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO && len == 0) {
             struct in_pktinfo pi;
             memcpy(&pi, CMSG_DATA(cm), sizeof pi);
             pi.ipi_spec_dst = pi.ipi_addr;
             pi.ipi_ifindex = 0;
-            o->cmsg_level = IPPROTO_IP;
-            o->cmsg_type = IP_PKTINFO;
-            o->cmsg_len = CMSG_LEN(sizeof pi);
-            memcpy(CMSG_DATA(o), &pi, sizeof pi);
-            return CMSG_SPACE(sizeof pi);
-        }
-        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+            len = put_cmsg(out, 0, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+        } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO && len == 0) {
             struct in6_pktinfo pi;
             memcpy(&pi, CMSG_DATA(cm), sizeof pi);
-            o->cmsg_level = IPPROTO_IPV6;
-            o->cmsg_type = IPV6_PKTINFO;
-            o->cmsg_len = CMSG_LEN(sizeof pi);
-            memcpy(CMSG_DATA(o), &pi, sizeof pi);
-            return CMSG_SPACE(sizeof pi);
+            len = put_cmsg(out, 0, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+        } else if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+            int g;
+            memcpy(&g, CMSG_DATA(cm), sizeof g);
+            *seg = g > 0 ? (unsigned)g : 0;
         }
     }
-    return 0;
+    return len;
 }
 
 static void rx_prepare(struct udp_server *s, unsigned n)
@@ -105,6 +126,60 @@ static void rx_prepare(struct udp_server *s, unsigned n)
     }
 }
 
+/* A reply's UDP_SEGMENT size, or 0 when it is one datagram. */
+static size_t reply_segment(const struct msghdr *m)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR((struct msghdr *)m, cm))
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_SEGMENT) {
+            uint16_t seg;
+            memcpy(&seg, CMSG_DATA(cm), sizeof seg);
+            return seg;
+        }
+    return 0;
+}
+
+/* The datagrams a reply stands for. */
+static unsigned reply_datagrams(const struct msghdr *m)
+{
+    size_t len = m->msg_iov[0].iov_len, seg = reply_segment(m);
+
+    return seg && len > seg ? (unsigned)((len + seg - 1) / seg) : 1;
+}
+
+/* Sends a reply that GSO could not (EINVAL, EIO: a route or device without it)
+ * one datagram at a time, and stops taking GRO on that socket. Returns 0, or
+ * -EAGAIN when the socket filled (the reply is retried whole, so the peer may
+ * see its first datagrams twice, which UDP allows). */
+static int tx_split(struct udp_server *s, struct endpoint *ep, const struct msghdr *gso)
+{
+    struct msghdr m = *gso;
+    const uint8_t *p = gso->msg_iov[0].iov_base;
+    size_t left = gso->msg_iov[0].iov_len, seg = reply_segment(gso);
+
+    if (!s->gso_error_logged) {
+        wc_log("UDP GSO refused: replying datagram by datagram, GRO off");
+        s->gso_error_logged = true;
+    }
+    (void)wc_setsockopt_int(ep->w.fd, SOL_UDP, UDP_GRO, 0);
+    m.msg_controllen -= CMSG_SPACE(sizeof(uint16_t));   /* the segment size comes last */
+    if (m.msg_controllen == 0)
+        m.msg_control = NULL;
+    while (left > 0) {
+        struct iovec iov = { .iov_base = (void *)p, .iov_len = left < seg ? left : seg };
+        ssize_t r;
+
+        m.msg_iov = &iov;
+        r = wc_sendmsg(ep->w.fd, &m, MSG_DONTWAIT);
+        if (r == -EAGAIN || r == -ENOBUFS)
+            return -EAGAIN;
+        if (r < 0)
+            s->tx_errors++;
+        p += iov.iov_len;
+        left -= iov.iov_len;
+    }
+    return 0;
+}
+
 /* Sends replies [ep->pend_from, ep->pend_to) in order. Returns 1 when the
  * socket is full (the rest stays pending), else 0. A reply the network
  * refuses (unreachable, filtered) is counted and skipped: one bad peer must
@@ -118,7 +193,11 @@ static int tx_flush(struct udp_server *s, struct endpoint *ep)
 
         if (r == -EAGAIN || r == -ENOBUFS)
             return 1;
-        if (r < 0) {
+        if ((r == -EINVAL || r == -EIO) && reply_datagrams(&s->tx[ep->pend_from].msg_hdr) > 1) {
+            if (tx_split(s, ep, &s->tx[ep->pend_from].msg_hdr) < 0)
+                return 1;
+            r = 1;
+        } else if (r < 0) {
             if (!s->send_error_logged) {
                 wc_log("sendmsg: %s (counted; later failures are not logged)", strerror(-r));
                 s->send_error_logged = true;
@@ -129,8 +208,8 @@ static int tx_flush(struct udp_server *s, struct endpoint *ep)
         }
         if (s->batch == 1)
             r = 1;
-        s->tx_count += (unsigned)r;
-        ep->pend_from += (unsigned)r;
+        for (int i = 0; i < r; i++)
+            s->tx_count += reply_datagrams(&s->tx[ep->pend_from++].msg_hdr);
     }
     return 0;
 }
@@ -151,7 +230,6 @@ static int serve_batch(struct udp_server *s, struct endpoint *ep)
     }
     if (n <= 0)
         return n;
-    s->rx_count += (unsigned)n;
 
     unsigned out = 0;
     for (int i = 0; i < n; i++) {
@@ -159,6 +237,9 @@ static int serve_batch(struct udp_server *s, struct endpoint *ep)
         struct msghdr *in = &s->rx[i].msg_hdr, *m = &s->tx[out].msg_hdr;
         size_t len = s->rx[i].msg_len;
 
+        unsigned seg;
+
+        s->rx_count++;
         if (in->msg_flags & MSG_TRUNC) {    /* cannot happen below 64 KiB; never reply with less */
             s->truncated++;
             continue;
@@ -170,7 +251,14 @@ static int serve_batch(struct udp_server *s, struct endpoint *ep)
         m->msg_namelen = in->msg_namelen;
         m->msg_iov = &sl->iov;
         m->msg_iovlen = 1;
-        m->msg_controllen = reply_control(in, sl->tx.buf, sizeof sl->tx.buf);
+        m->msg_controllen = reply_control(in, sl->tx.buf, &seg);
+        if (seg > 0 && len > seg) {
+            uint16_t seg16 = (uint16_t)seg;
+
+            s->rx_count += (len - 1) / seg;     /* the datagrams GRO joined to the first */
+            m->msg_controllen = put_cmsg(sl->tx.buf, m->msg_controllen, SOL_UDP, UDP_SEGMENT,
+                                         &seg16, sizeof seg16);
+        }
         m->msg_control = m->msg_controllen ? sl->tx.buf : NULL;
         out++;
     }
@@ -247,6 +335,8 @@ static int setup(struct udp_server *s, const struct wc_udp_server_config *cfg, i
             (void)wc_setsockopt_int(fds[i], IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
         else
             (void)wc_setsockopt_int(fds[i], IPPROTO_IP, IP_PKTINFO, 1);
+        if (s->batch > 1)
+            (void)wc_setsockopt_int(fds[i], SOL_UDP, UDP_GRO, 1);
         if (cfg->rcvbuf > 0)
             (void)wc_setsockopt_int(fds[i], SOL_SOCKET, SO_RCVBUF, cfg->rcvbuf);
         if (wc_loop_add(s->loop, &ep->w, fds[i], EPOLLIN, on_readable, ep) < 0) {
