@@ -35,6 +35,7 @@ static void usage(void)
            "  -P, --server-pid PID    the server to read /proc/PID/status and fd counts from\n"
            "      --size BYTES        transform buffer (default 64k)\n"
            "      --echo              the peer echoes bytes unchanged (socat): check copies\n"
+           "      --no-gso            udp: plain sendmmsg/recvmmsg (default: UDP GSO out, GRO in)\n"
            "      --json              print the result as JSON\n"
            "  -h, --help              this help\n\n"
            "Exit: 0, 1 on a runtime error, 2 on bad usage, 4 when a reply byte was wrong.\n");
@@ -54,6 +55,7 @@ static void mode_defaults(const char *mode, struct lg_opts *o)
     o->idle = 10000;
     o->samples = 20000;
     o->size = 64 * 1024;
+    o->gso = 1;
     if (!strcmp(mode, "pipeline")) {
         o->conns = 50;
         o->line = 16;
@@ -74,7 +76,8 @@ static int parse_options(int argc, char **argv, struct lg_opts *o)
         {"batch", required_argument, NULL, 'b'},    {"idle", required_argument, NULL, 'n'},
         {"samples", required_argument, NULL, 's'},  {"server-pid", required_argument, NULL, 'P'},
         {"size", required_argument, NULL, 'S'},     {"echo", no_argument, NULL, 'E'},
-        {"json", no_argument, NULL, 'J'},           {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'J'},           {"no-gso", no_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -99,6 +102,7 @@ static int parse_options(int argc, char **argv, struct lg_opts *o)
         case 'S': r = wc_opt_size("size", optarg, 1, 1LL << 30, &o->size); break;
         case 'E': o->echo = 1; break;
         case 'J': o->json = 1; break;
+        case 'G': o->gso = 0; break;
         case 'h': usage(); return 1;
         default:
             wc_try_help();

@@ -23,6 +23,7 @@ struct lg_opts {
     long long server_pid;       /* whose VmRSS and fds to read (idle mode); 0: none */
     long long size;             /* buffer bytes (transform mode) */
     int echo;                   /* the peer echoes bytes unchanged (socat) */
+    int gso;                    /* udp: UDP_SEGMENT sends and UDP_GRO receives */
     int json;
 };
 
