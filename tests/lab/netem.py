@@ -56,33 +56,39 @@ class Netem:
         if sum(bool(x) for x in (self.loss, self.gemodel, self.loss_state)) > 1:
             raise ValueError("netem: give one of loss, gemodel, loss_state")
 
-    def args(self):
-        """tc's arguments after `netem`."""
+    def args(self, explicit=False):
+        """tc's arguments after `netem`. explicit=True also spells out every zero (correlations, rate 0bit):
+        `tc qdisc replace` on an existing netem keeps whatever attribute it is not sent, so a change made
+        mid-run would otherwise inherit stale correlations, a rate or a loss model from the previous one.
+        """
+        z = explicit
+        pct = lambda v: f"{v}%"  # noqa: E731
+        corr = lambda v: [pct(v or 0)] if (v is not None or z) else []  # noqa: E731
         a = []
-        if self.limit is not None:
-            a += ["limit", str(self.limit)]
-        if self.delay_ms or self.jitter_ms:
+        if self.limit is not None or z:
+            a += ["limit", str(self.limit if self.limit is not None else 1000)]
+        if self.delay_ms or self.jitter_ms or z:
             a += ["delay", f"{self.delay_ms}ms"]
-            if self.jitter_ms:
-                a += [f"{self.jitter_ms}ms"] + ([f"{self.delay_corr}%"] if self.delay_corr is not None else [])
+            if self.jitter_ms or z:
+                a += [f"{self.jitter_ms}ms"] + corr(self.delay_corr)
                 if self.distribution:
                     a += ["distribution", self.distribution]
-        if self.loss:
-            a += ["loss", "random", f"{self.loss}%"] + ([f"{self.loss_corr}%"] if self.loss_corr is not None else [])
         if self.gemodel:
-            a += ["loss", "gemodel"] + [f"{x}%" for x in self.gemodel]
-        if self.loss_state:
-            a += ["loss", "state"] + [f"{x}%" for x in self.loss_state]
-        if self.duplicate:
-            a += ["duplicate", f"{self.duplicate}%"]
-        if self.corrupt:
-            a += ["corrupt", f"{self.corrupt}%"]
-        if self.reorder or self.gap:
-            a += ["reorder", f"{self.reorder}%"] + ([f"{self.reorder_corr}%"] if self.reorder_corr is not None else [])
+            a += ["loss", "gemodel"] + [pct(x) for x in self.gemodel]
+        elif self.loss_state:
+            a += ["loss", "state"] + [pct(x) for x in self.loss_state]
+        elif self.loss or z:
+            a += ["loss", "random", pct(self.loss)] + corr(self.loss_corr)
+        if self.duplicate or z:
+            a += ["duplicate", pct(self.duplicate)] + (corr(None) if z else [])
+        if self.corrupt or z:
+            a += ["corrupt", pct(self.corrupt)] + (corr(None) if z else [])
+        if self.reorder or self.gap or z:
+            a += ["reorder", pct(self.reorder)] + corr(self.reorder_corr)
             if self.gap:
                 a += ["gap", str(self.gap)]
-        if self.rate:
-            a += ["rate", self.rate]
+        if self.rate or z:
+            a += ["rate", self.rate or "0bit"]
         return a
 
     def describe(self):
@@ -135,7 +141,12 @@ class Impairments:
         """Puts netem (a Netem, or its fields as keywords) on the router's egress for `direction`."""
         netem = netem or Netem(**kw)
         dev = EGRESS[direction]
-        self.router.exec(["tc", "qdisc", "replace", "dev", dev, "root", "netem"] + netem.args())
+        before = self.current[direction]
+        if before is not None and before.distribution and before.distribution != netem.distribution:
+            # netem cannot drop a delay distribution table on change: re-create (queued packets are lost)
+            self.router.exec(["tc", "qdisc", "del", "dev", dev, "root"])
+            self._log("clear", direction=direction, dev=dev, why="a distribution table cannot be changed back")
+        self.router.exec(["tc", "qdisc", "replace", "dev", dev, "root", "netem"] + netem.args(explicit=True))
         self.current[direction] = netem
         self._log("netem", direction=direction, dev=dev, netem=netem.describe())
         return netem

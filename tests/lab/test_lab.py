@@ -185,3 +185,47 @@ def test_blackout_mid_run_loses_exactly_what_netem_dropped(scenario, client, ser
     lost = [e["i"] for e in led.lost(C2S)]
     assert len(lost) == dropped and lost == list(range(lost[0], lost[0] + len(lost))), (dropped, lost)
     assert 100 <= lost[0] and led.counts(C2S)["sent"] == n and led.counts(S2C)["lost"] == 0
+
+
+@pytest.mark.lab
+@pytest.mark.netem
+@pytest.mark.capture
+def test_tcp_through_loss_with_rto_min(scenario, client, server, netem, bins):
+    p = server.spawn([bins["tcp-server"], "-p", str(TCP_PORT), "--grace", "0"], name="tcp-server")
+    server.wait_tcp(TCP_PORT, p)
+    netem.set_rto_min(10)
+    assert "rto_min lock 10ms" in client.exec(["ip", "route", "show", "10.71.2.0/24"]).stdout.decode()
+    netem.set(C2S, delay_ms=2, loss=5)
+    netem.set(S2C, delay_ms=2, loss=5)
+    lines = b"".join(b"line %05d of the lossy transfer, lower case on purpose\n" % i for i in range(3000))
+    r = client.exec([bins["tcp-client"], "--raw", server.addr6, str(TCP_PORT)], input=lines, timeout=120)
+    assert r.stdout == lines.upper(), "reply differs from the upper case of the request"
+    led = scenario.ledger()
+    scenario.assert_netem()
+    assert led.counts(C2S)["lost"] > 0 and led.counts(S2C)["lost"] > 0, led.counts(C2S)
+    assert any("rto_min" in c for c in scenario.comments()), scenario.comments()
+
+
+@pytest.mark.lab
+@pytest.mark.netem
+def test_every_netem_knob_reaches_the_qdisc(router, netem):
+    """tc accepts each impairment as the lab spells it, and the qdisc reports it back."""
+    cases = [(Netem(delay_ms=10, jitter_ms=2, delay_corr=25, rate="1mbit"), "delay"),
+             (Netem(delay_ms=10, jitter_ms=3, distribution="normal"), "jitter"),
+             (Netem(gemodel=(1, 10, 70, 0.1)), "loss-gemodel"),
+             (Netem(loss_state=(1, 20, 1, 5, 0.5)), "loss-state"),
+             (Netem(duplicate=3, corrupt=1), "corrupt"),
+             (Netem(delay_ms=5, reorder=100, gap=5), "gap"),
+             (Netem(rate="10mbit", limit=50), "rate"),
+             (Netem(delay_ms=5, loss=1, loss_corr=25, reorder=10, reorder_corr=50), "reorder")]
+    def shown(dev):  # the qdisc as tc prints it, without its handle and refcount
+        out = router.exec(["tc", "qdisc", "show", "dev", dev, "root"]).stdout.decode()
+        return out.split("refcnt", 1)[1].split(None, 1)[1].strip()
+    for ne, _ in cases:
+        netem.set(S2C, ne)  # each one replaces the last: nothing of the previous may stay
+        router.exec(["tc", "qdisc", "replace", "dev", "to-server", "root", "netem"] + ne.args())
+        assert shown("to-client") == shown("to-server"), (ne.describe(), shown("to-client"), shown("to-server"))
+        router.exec(["tc", "qdisc", "del", "dev", "to-server", "root"])  # fresh, for the next comparison
+    assert abs(Netem(gemodel=(1, 10, 70, 0.1)).expected_loss() - (10 / 11 * 0.001 + 1 / 11 * 0.7)) < 1e-9
+    with pytest.raises(ValueError, match="needs a delay"):
+        Netem(reorder=10)
