@@ -4,6 +4,7 @@
     tests/lab/uml.py detect          exit 0 when this kernel has netem (run natively), 1 when not
     tests/lab/uml.py run -- CMD...   boot Debian's linux.uml once with the host's root through hostfs, load the
                                      lab's modules, run CMD in this directory, exit with CMD's status
+    tests/lab/uml.py cost [N]        the lab's own cost on this kernel: N topology set-ups and teardowns
 
 scripts/test and scripts/conformance call exactly these two. Inside UML, /tmp is UML's own tmpfs, so the run's
 files (command, status, boot stamp) live under the checkout in .uml-run-<pid>/ (git-ignored via /.uml-*).
@@ -23,7 +24,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 CHECKOUT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
-from lab import netem, proc  # noqa: E402
+from lab import netem, netns, proc  # noqa: E402
 
 KERNEL = "linux.uml"
 MODULES = "veth,ipv6,sch_netem,ifb,xt_statistic,iptable_filter,ip6table_filter"
@@ -47,6 +48,7 @@ def kernel_info():
 
 
 def fail(msg):
+    """125: the lab could not run CMD at all (so a caller never mistakes it for CMD's own status)."""
     print(f"uml.py: {msg}", file=sys.stderr)
     return 125
 
@@ -55,6 +57,25 @@ def cmd_detect(_args):
     ok = netem.netem_native()
     print(f"wirecheck lab: netem {'works' if ok else 'is missing'} on this kernel ({platform.release()})")
     return 0 if ok else 1
+
+
+def cmd_cost(args):
+    """Times N topology set-ups and teardowns (with one netem qdisc when the kernel has netem)."""
+    import json
+    import statistics
+    rows = []
+    for _ in range(args.n):
+        with netns.Topology() as t:
+            if netem.netem_native():
+                imp = netem.Impairments(t)
+                imp.set(netem.C2S, delay_ms=1)
+        rows.append(t.timings)
+    out = {"kernel": kernel_info(), "n": args.n, "netem": netem.netem_native()}
+    for k in ("setup_s", "teardown_s"):
+        v = sorted(r[k] for r in rows)
+        out[k] = {"median": round(statistics.median(v), 4), "min": round(v[0], 4), "max": round(v[-1], 4)}
+    print(json.dumps(out))
+    return 0
 
 
 def cmd_run(args):
@@ -69,6 +90,13 @@ def cmd_run(args):
         return fail("modprobe is missing (UML loads sch_netem with it). Install it with: apt-get install kmod")
     run_dir = CHECKOUT / f".uml-run-{os.getpid()}"
     run_dir.mkdir(exist_ok=True)
+    try:
+        return _boot(args, argv, kernel, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _boot(args, argv, kernel, run_dir):
     status = run_dir / "status"
     booted = run_dir / "booted"
     env = {k: v for k, v in os.environ.items() if k in PASS_ENV or k.startswith(PASS_PREFIX)}
@@ -120,9 +148,8 @@ def cmd_run(args):
     if not status.exists():
         return fail(f"UML booted but `{shlex.join(argv)}` left no exit status in {status}")
     rc = int(status.read_text().strip() or 125)
-    print(f"wirecheck lab: UML finished: exit {rc}, boot {boot_s:.2f} s, total {total:.1f} s",
+    print(f"\nwirecheck lab: UML finished: exit {rc}, boot {boot_s:.2f} s, total {total:.1f} s",
           file=sys.stderr, flush=True)
-    shutil.rmtree(run_dir, ignore_errors=True)
     return rc
 
 
@@ -130,6 +157,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
     sub.add_parser("detect", help="exit 0 when native netem works, 1 when not").set_defaults(fn=cmd_detect)
+    c = sub.add_parser("cost", help="time N topology set-ups and teardowns on this kernel")
+    c.add_argument("n", type=int, nargs="?", default=10)
+    c.set_defaults(fn=cmd_cost)
     r = sub.add_parser("run", help="run CMD inside UML and exit with its status")
     r.add_argument("--mem", default="1024M")
     r.add_argument("--timeout", type=float, default=3600.0, help="kill UML after this many seconds")
