@@ -1,78 +1,134 @@
 #!/usr/bin/env python3
-"""wirecheck conformance: run the reference servers and clients through a short session and report.
+"""wirecheck conformance: test an implementation of the uppercase protocol, clause by clause, and report.
 
-This first version runs on loopback: it starts a TCP and a UDP server (ours by default, or any
-command given with --tcp-server-cmd / --udp-server-cmd), sends the lecture's session through our
-clients, and prints what happened.
+Runs the scenarios of tests/conformance in the network lab (client, router and server namespaces, both
+sides captured), the impairment scenarios with tc netem natively or inside User-Mode Linux when this kernel
+has no netem, then writes captures/report.json, report.md and report.html and prints the verdicts.
+Exit status: 0 when every MUST clause passes (or does not apply), 1 otherwise, 2 on bad usage.
+
+Command templates take {host} and {port} and run inside the server's (or client's) namespace, e.g.
+  --tcp-server-cmd 'java -cp /tmp/seed/classes TCPServer {port}'
+Without any, the reference programs are tested. Parts not given are reported "n/a".
 """
 import argparse
+import json
 import os
 import pathlib
 import shlex
-import socket
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from lab import proc  # noqa: E402
 
-BIN = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
-SESSION = b"hello, world\nThe quick brown fox jumps over the lazy dog.\nCRLF line\r\n\xc3\xa9t\xc3\xa9 utf-8\n"
+from conformance import clauses as clause_db  # noqa: E402
+from conformance import report  # noqa: E402
+from conformance.plugin import SUT  # noqa: E402
 
-
-def upper(b):
-    return bytes(c - 32 if 97 <= c <= 122 else c for c in b)
+PY = "/usr/bin/python3"
+COLORS = {"pass": "\033[32m", "fail": "\033[31m", "skip": "\033[33m", "n/a": "\033[90m"}
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="scripts/conformance", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tcp-server-cmd", default=f"{BIN}/tcp-server -p {{port}}",
-                    help="shell command template with {host} and {port} (default: our tcp-server)")
-    ap.add_argument("--udp-server-cmd", default=f"{BIN}/udp-server -p {{port}}",
-                    help="shell command template with {host} and {port} (default: our udp-server)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="readiness deadline in seconds (default 10)")
+    for part in ("tcp-server", "udp-server", "tcp-client", "udp-client"):
+        ap.add_argument(f"--{part}-cmd", metavar="CMD", help=f"command template for the {part} under test")
+    ap.add_argument("--target", metavar="HOST:PORT",
+                    help="test a server on another machine at the application level (no namespaces, no "
+                         "impairment, no captures): the way to test beyond one machine")
+    ap.add_argument("--out", default=str(ROOT / "captures"), metavar="DIR",
+                    help="where captures and reports go (default: captures/)")
+    ap.add_argument("-j", "--jobs", default="2", help="parallel scenarios natively (pytest-xdist; default 2)")
+    ap.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    ap.add_argument("--no-netem", action="store_true", help="skip the impairment scenarios (their clauses "
+                    "are then reported as skipped)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
     return ap.parse_args(argv)
 
 
-def session(kind, server_cmd, client_argv, timeout):
-    sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
-    port = proc.free_port(sock_type)
-    cmd = server_cmd.format(host="127.0.0.1", port=port)
-    print(f"[{kind}] server: {cmd}")
-    with proc.Process(cmd, name=f"{kind}-server", shell=True) as p:
-        if kind == "tcp":
-            proc.wait_tcp_listening("127.0.0.1", port, p, timeout)
-        else:
-            proc.wait_udp_answering("127.0.0.1", port, p, timeout)
-        argv = client_argv + ["127.0.0.1", str(port)]
-        print(f"[{kind}] client: {' '.join(map(shlex.quote, argv))}  (stdin: {len(SESSION.splitlines())} lines)")
-        r = subprocess.run(argv, input=SESSION, capture_output=True, timeout=timeout * 3)
-    for line in r.stdout.decode(errors="replace").splitlines():
-        print(f"    {line}")
-    for line in r.stderr.decode(errors="replace").splitlines():
-        print(f"    (stderr) {line}")
-    return r
+def sut_args(a):
+    out = []
+    for part in ("tcp-server", "udp-server", "tcp-client", "udp-client"):
+        v = getattr(a, part.replace("-", "_") + "_cmd")
+        if v:
+            out += [f"--{part}-cmd", v]
+    if a.target:
+        out += ["--target", a.target]
+    return out
+
+
+def netem_native():
+    return subprocess.run([PY, str(ROOT / "tests/lab/uml.py"), "detect"], capture_output=True).returncode == 0
+
+
+def pytest_run(a, marker, results, where="native"):
+    argv = [PY, "-m", "pytest", str(ROOT / "tests/conformance"), "-m", marker, "-p", "no:cacheprovider",
+            "--results-file", str(results), "-o", "console_output_style=classic"] + sut_args(a)
+    if a.keyword:
+        argv += ["-k", a.keyword]
+    if where == "native" and a.jobs not in ("0", "1"):
+        argv += ["-n", a.jobs]
+    argv += ["-q"] if not a.verbose else ["-v"]
+    if where == "uml":
+        argv = [PY, str(ROOT / "tests/lab/uml.py"), "run", "--"] + argv
+    t0 = time.monotonic()
+    print(f"== {marker} scenarios ({'inside User-Mode Linux' if where == 'uml' else 'native'})", flush=True)
+    r = subprocess.run(argv, cwd=ROOT, stdout=None if a.verbose else subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    took = time.monotonic() - t0
+    if r.returncode not in (0, 1):       # 1: some scenario failed, which the report shows
+        out = r.stdout.decode(errors="replace")[-4000:] if r.stdout else ""
+        print(out)
+        raise SystemExit(f"conformance: pytest exited {r.returncode} ({where}); see the output above")
+    if not results.exists():
+        raise SystemExit(f"conformance: no results from the {where} run")
+    print(f"   {where} run: {took:.1f} s", flush=True)
+    return json.loads(results.read_text()), took
 
 
 def main(argv):
-    args = parse_args(argv)
-    ok = True
-    r = session("tcp", args.tcp_server_cmd, [str(BIN / "tcp-client"), "-t", str(args.timeout)], args.timeout)
-    want = b"".join(b"FROM SERVER: " + upper(l) for l in SESSION.splitlines(keepends=True))
-    tcp_ok = r.returncode == 0 and r.stdout == want
-    print(f"[tcp] {'PASS' if tcp_ok else 'FAIL'}: exit {r.returncode}, "
-          f"{'replies are the upper case of the requests' if tcp_ok else 'replies differ from the upper case'}")
-    ok &= tcp_ok
-    r = session("udp", args.udp_server_cmd, [str(BIN / "udp-client"), "--seq", "-w", "8",
-                                             "-t", "1"], args.timeout)
-    udp_ok = r.returncode == 0
-    print(f"[udp] {'PASS' if udp_ok else 'FAIL'}: exit {r.returncode} "
-          f"(0: every datagram answered exactly; 3: lost; 4: wrong reply)")
-    ok &= udp_ok
-    print("conformance:", "PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    a = parse_args(argv)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["WIRECHECK_CAPTURES"] = str(out)
+    results, timings = [], {}
+    if a.target:
+        r, timings["target"] = pytest_run(a, "not netem", out / ".results-target.json")
+        results += r
+    else:
+        r, timings["native"] = pytest_run(a, "not netem", out / ".results-native.json")
+        results += r
+        if not a.no_netem:
+            where = "native" if netem_native() else "uml"
+            r, timings[where + "-netem"] = pytest_run(a, "netem", out / f".results-{where}-netem.json", where)
+            results += r
+    sut = SUT({p: getattr(a, p.replace("-", "_") + "_cmd") for p in SUT.PARTS}, a.target).describe()
+    rep = report.aggregate(results, clause_db.load(), sut)
+    rep["conforms"] = report.conforms(rep)
+    rep["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    extra = out / "reliability.html"
+    report.write_all(rep, out, extra.read_text() if extra.exists() else "")
+    print_table(rep, out)
+    return 0 if rep["conforms"] else 1
+
+
+def print_table(rep, out):
+    tty = sys.stdout.isatty()
+    print()
+    print(f"{'clause':<7}{'level':<8}{'verdict':<9}title / evidence")
+    for c in rep["clauses"]:
+        v = c["verdict"]
+        vs = f"{COLORS[v]}{v:<9}\033[0m" if tty else f"{v:<9}"
+        print(f"{c['id']:<7}{c['level']:<8}{vs}{c['title']}")
+        if v == "fail":
+            for e in c["evidence"][:3]:
+                print(f"{'':<24}{e[:150]}")
+    n = {v: sum(1 for c in rep["clauses"] if c["verdict"] == v) for v in report.VERDICTS}
+    print()
+    print(f"{'CONFORMS' if rep['conforms'] else 'DOES NOT CONFORM'}: " + ", ".join(f"{n[v]} {v}" for v in n))
+    print(f"report: {out / 'report.html'}  ({out / 'report.json'}, {out / 'report.md'})")
 
 
 if __name__ == "__main__":

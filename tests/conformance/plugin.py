@@ -22,15 +22,18 @@ def pytest_addoption(parser):
                 help="test a server on another machine at the application level (no namespaces, no impairment)")
     g.addoption("--report-dir", default=None, metavar="DIR",
                 help="write report.json, report.md and report.html here at the end")
+    g.addoption("--results-file", default=None, metavar="FILE",
+                help="write the raw per-scenario results as JSON (scripts/conformance merges several runs)")
 
 
 class SUT:
     """What is under test: command templates per part; None marks a part that was not given."""
 
-    def __init__(self, config):
+    PARTS = ("tcp-server", "udp-server", "tcp-client", "udp-client")
+
+    def __init__(self, given, target=None):
+        """given: {part: command template or None}; target: "HOST:PORT" or None."""
         bindir = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
-        opt = config.getoption
-        given = {p: opt(f"--{p}-cmd") for p in ("tcp-server", "udp-server", "tcp-client", "udp-client")}
         self.custom = any(given.values())
         defaults = {
             "tcp-server": f"{bindir}/tcp-server -p {{port}}",
@@ -40,7 +43,11 @@ class SUT:
         }
         # With any part given, the others are not under test: their clauses are n/a.
         self.cmds = {p: (given[p] if self.custom else defaults[p]) for p in given}
-        self.target = opt("--target")
+        self.target = target
+
+    @classmethod
+    def from_config(cls, config):
+        return cls({p: config.getoption(f"--{p}-cmd") for p in cls.PARTS}, config.getoption("--target"))
 
     def has(self, part):
         if self.target:
@@ -60,7 +67,7 @@ class SUT:
 
 @pytest.fixture(scope="session")
 def sut(pytestconfig):
-    return SUT(pytestconfig)
+    return SUT.from_config(pytestconfig)
 
 
 @pytest.fixture(autouse=True)
@@ -140,11 +147,15 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
-    outdir = cfg.getoption("--report-dir")
-    if not outdir or hasattr(cfg, "workerinput"):
+    if hasattr(cfg, "workerinput"):
         return
     results = list(_collector.results.values())
-    rep = report_mod.aggregate(results, clause_db.load(), SUT(cfg).describe())
+    if cfg.getoption("--results-file"):
+        pathlib.Path(cfg.getoption("--results-file")).write_text(json.dumps(results, indent=1) + "\n")
+    outdir = cfg.getoption("--report-dir")
+    if not outdir:
+        return
+    rep = report_mod.aggregate(results, clause_db.load(), SUT.from_config(cfg).describe())
     rep["conforms"] = report_mod.conforms(rep)
     extra = pathlib.Path(outdir) / "reliability.html"
     report_mod.write_all(rep, outdir, extra.read_text() if extra.exists() else "")

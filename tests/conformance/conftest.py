@@ -1,0 +1,21 @@
+"""Fixtures of the conformance scenarios: an Env per scenario, in the lab (with its two-sided capture and
+impairments) or against a --target."""
+import pytest
+
+from conformance.env import LabEnv, TargetEnv
+from conformance.plugin import need  # noqa: F401  (re-exported for the scenarios)
+from lab.fixtures import lab, netem, pytest_runtest_makereport, scenario  # noqa: F401
+
+
+@pytest.fixture
+def env(request, sut, attach_capture):
+    """The scenario's world. In the lab: fresh client/router/server namespaces, both sides captured into
+    captures/<test id>.pcapng, impairments through env.impair; with --target: the remote server only."""
+    if sut.target:
+        if request.node.get_closest_marker("lab_only") or request.node.get_closest_marker("netem"):
+            pytest.skip("n/a: needs the lab (namespaces, capture or impairment), not a --target")
+        yield TargetEnv(sut.target)
+        return
+    sc = request.getfixturevalue("scenario")
+    attach_capture(sc.pcapng)
+    yield LabEnv(sut, sc)
