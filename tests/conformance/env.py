@@ -27,6 +27,12 @@ def tcp_listening(port):
     return False
 
 
+def udp_socket(family, timeout=0.05):
+    s = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    return s
+
+
 class Env:
     lab = False
     topo = None
@@ -42,7 +48,7 @@ class Env:
         """Calls fn() where the client lives (its network namespace in the lab)."""
         return fn()
 
-    def connect(self, port, family=4, timeout=10.0, before_connect=None):
+    def connect(self, port, family=4, timeout=5.0, before_connect=None):
         """A TCP socket connected from the client side to the server under test."""
         host = self.server_host(family)
 
@@ -132,7 +138,18 @@ class LabEnv(Env):
                                                                           lambda: tcp_listening(port)),
                             timeout=20, what=f"{cmd}: listening on TCP port {port}")
         else:
-            self.topo.server.wait_udp(port, p, family=family, timeout=20)
+            # Any answer will do, from any port: a server that replies from the wrong port is ready, and
+            # fails U2 in its scenario rather than here.
+            host = self.server_host(family)
+            with proc.in_netns(self.topo.server.ns, lambda: udp_socket(family)) as s:
+                def answered():
+                    self._check_alive(p)
+                    s.sendto(b"wirecheck readiness probe", (host, port))
+                    try:
+                        return s.recvfrom(70000)
+                    except (socket.timeout, ConnectionRefusedError):
+                        return False
+                proc.poll_until(answered, timeout=20, what=f"{cmd}: answering on UDP port {port}")
         return port
 
     @staticmethod

@@ -2,7 +2,7 @@
 import json
 import os
 import pathlib
-import shlex
+import re
 
 import pytest
 
@@ -22,6 +22,8 @@ def pytest_addoption(parser):
                 help="test a server on another machine at the application level (no namespaces, no impairment)")
     g.addoption("--report-dir", default=None, metavar="DIR",
                 help="write report.json, report.md and report.html here at the end")
+    g.addoption("--clauses", default=None, metavar="IDS",
+                help="run only the scenarios that check one of these comma-separated clauses (e.g. T4,U1)")
     g.addoption("--results-file", default=None, metavar="FILE",
                 help="write the raw per-scenario results as JSON (scripts/conformance merges several runs)")
 
@@ -128,12 +130,30 @@ class _Collector:
             r["outcome"] = "failed"
             crash = getattr(getattr(rep, "longrepr", None), "reprcrash", None)
             msg = crash.message if crash else str(rep.longrepr).splitlines()[-1]
+            # "pkg.module.NoReply: text" -> "text"; evidence always names the clause it speaks for.
+            msg = re.sub(r"^(?:[\w.]+\.)?(?:AssertionError|NoReply|NotReady): ", "", msg)
+            if not re.match(r"^[TUWC]\d+\b", msg):
+                msg = f"{'/'.join(cls)}: {msg}"
             if rep.when != "call":
                 msg = f"{rep.when} error: {msg}"
             r["evidence"].append(msg.split("\nassert ")[0][:600])
 
 
 _collector = _Collector()
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = config.getoption("--clauses")
+    if not wanted:
+        return
+    wanted = set(wanted.split(","))
+    keep, drop = [], []
+    for item in items:
+        m = item.get_closest_marker("clause")
+        (keep if m and wanted & set(m.args) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_configure(config):
