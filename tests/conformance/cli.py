@@ -44,6 +44,11 @@ def parse_args(argv):
     ap.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     ap.add_argument("--no-netem", action="store_true", help="skip the impairment scenarios (their clauses "
                     "are then reported as skipped)")
+    ap.add_argument("--no-demo", action="store_true", help="skip the TCP-vs-UDP reliability demonstration")
+    ap.add_argument("--demo-only", action="store_true", help="run only the reliability demonstration; the "
+                    "clauses of the previous report are kept")
+    ap.add_argument("--demo-n", type=int, default=500, metavar="N", help="messages per demonstration run "
+                    "(default 500)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
     return ap.parse_args(argv)
 
@@ -94,6 +99,8 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     os.environ["WIRECHECK_CAPTURES"] = str(out)
     results, timings = [], {}
+    if a.demo_only:
+        return demo_only(a, out)
     if a.target:
         r, timings["target"] = pytest_run(a, "not netem", out / ".results-target.json")
         results += r
@@ -107,11 +114,62 @@ def main(argv):
     sut = SUT({p: getattr(a, p.replace("-", "_") + "_cmd") for p in SUT.PARTS}, a.target).describe()
     rep = report.aggregate(results, clause_db.load(), sut)
     rep["conforms"] = report.conforms(rep)
+    demo_ok = a.target or a.no_netem or a.no_demo or run_demo(a, out, timings)
     rep["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
-    extra = out / "reliability.html"
-    report.write_all(rep, out, extra.read_text() if extra.exists() else "")
+    write_report(rep, out)
     print_table(rep, out)
-    return 0 if rep["conforms"] else 1
+    return 0 if rep["conforms"] and demo_ok else 1
+
+
+def run_demo(a, out, timings):
+    """The reliability demonstration (tests/conformance/demo.py): its own UML boot when netem is missing here.
+    Prints its table; returns False when it failed (the report then keeps the previous section, if any)."""
+    from conformance import demo, demo_report
+    t0 = time.monotonic()
+    print("== reliability demonstration: TCP against UDP through loss, reordering and duplication", flush=True)
+    try:
+        args = demo.parse_args(["run", "-n", str(a.demo_n), "--out", str(out)])
+        rel = demo.analyze(out, demo.run_collect(args))
+    except Exception as e:
+        print(f"conformance: the reliability demonstration failed: {e}", file=sys.stderr)
+        return False
+    timings["demo"] = time.monotonic() - t0
+    print(demo_report.table(rel), flush=True)
+    return True
+
+
+def write_report(rep, out):
+    """report.json/.md/.html, with the reliability section when captures/reliability.{json,html} exist, and a
+    screenshot of report.html from headless Chromium when it is installed."""
+    from conformance import demo_report
+    rel, extra = out / "reliability.json", out / "reliability.html"
+    if rel.exists():
+        rep["reliability"] = json.loads(rel.read_text())
+    report.write_all(rep, out, extra.read_text() if extra.exists() else "")
+    if rel.exists() and demo_report.chromium():
+        try:
+            r = demo_report.render(out / "report.html", out / "report.png")
+            bad = [src for src, w in r["images"] if not w]
+            print(f"report rendered by headless Chromium: {r['screenshot']}; {len(r['images']) - len(bad)} of "
+                  f"{len(r['images'])} plots loaded" + (f", NOT loaded: {bad}" if bad else ""), flush=True)
+        except Exception as e:
+            print(f"conformance: rendering report.html in Chromium failed: {e}", file=sys.stderr)
+
+
+def demo_only(a, out):
+    """--demo-only: the demonstration, then the previous report rewritten with its new section."""
+    prev = out / "report.json"
+    rep = json.loads(prev.read_text()) if prev.exists() else None
+    if rep is None:
+        sut = SUT({p: getattr(a, p.replace("-", "_") + "_cmd") for p in SUT.PARTS}, a.target).describe()
+        rep = report.aggregate([], clause_db.load(), sut)
+        rep["conforms"] = report.conforms(rep)
+    timings = dict(rep.get("timings_s") or {})
+    ok = run_demo(a, out, timings)
+    rep["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    write_report(rep, out)
+    print(f"report: {out / 'report.html'}  ({out / 'report.json'})")
+    return 0 if ok else 1
 
 
 def print_table(rep, out):

@@ -413,7 +413,7 @@ def network_notes(led, pkts, proto):
     for direction, src_if, dst_if in ((netem.C2S, IF_CLIENT, IF_SERVER), (netem.S2C, IF_SERVER, IF_CLIENT)):
         src = CLIENT if direction == netem.C2S else SERVER
         seen = {}
-        for i, iface, ts, d, _ in pkts:
+        for i, iface, ts, d, _ in sorted(pkts, key=lambda x: x[2]):   # the file is not in time order
             if d["src"] != src:
                 continue
             key = (d["ip_id"], d["l4"])
@@ -566,7 +566,7 @@ def parse_args(argv):
     r.add_argument("png")
     args = ap.parse_args(argv)
     if args.what in ("run", "collect"):
-        args.n = args.n or (100 if args.quick else 500)
+        args.n = args.n if args.n is not None else (100 if args.quick else 500)
         if not 1 <= args.n <= 100000:
             ap.error(f"-n {args.n}: must be within 1..100000")
         nums = lambda s, d: tuple(int(x) for x in s.split(",")) if s else d  # noqa: E731

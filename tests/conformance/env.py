@@ -162,4 +162,16 @@ class LabEnv(Env):
         return proc.in_netns(self.topo.client.ns, fn)
 
     def run_client(self, argv, data=b"", timeout=60.0):
-        return self.topo.client.exec(argv, timeout=timeout, check=False, input=data)
+        """Runs argv in the client namespace in its own process group; a client that does not exit within
+        timeout is killed with its children and reported with returncode None."""
+        n = len(list(self.scenario.logdir.glob("client-*.in")))
+        inp = self.scenario.logdir / f"client-{n}.in"
+        inp.write_bytes(data)
+        with open(inp, "rb") as f:
+            p = self.topo.client.spawn(argv, name=f"client-{n}", stdin=f, logdir=str(self.scenario.logdir))
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            p.stop()
+        return subprocess.CompletedProcess(argv, rc, p.stdout(), p.stderr())

@@ -43,8 +43,10 @@ class SUT:
             "tcp-client": f"{bindir}/tcp-client --raw {{host}} {{port}}",
             "udp-client": f"{bindir}/udp-client --raw {{host}} {{port}}",
         }
-        # With any part given, the others are not under test: their clauses are n/a.
+        # With any part given, the others are not under test: their clauses are n/a, and where a scenario
+        # needs a peer for the part under test (a server for a client), the reference plays it.
         self.cmds = {p: (given[p] if self.custom else defaults[p]) for p in given}
+        self.reference = defaults
         self.target = target
 
     @classmethod
@@ -64,7 +66,8 @@ class SUT:
         return d
 
     def command(self, part, host, port):
-        return self.cmds[part].format(host=host, port=port)
+        """The part's command; the reference's when the part is not under test (it is then a peer)."""
+        return (self.cmds[part] or self.reference[part]).format(host=host, port=port)
 
 
 @pytest.fixture(scope="session")

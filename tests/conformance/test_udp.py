@@ -1,4 +1,5 @@
 """UDP scenarios, grouped by the clauses of PROTOCOL.md; every assertion names its clause."""
+import json
 import random
 import signal
 import socket
@@ -8,6 +9,7 @@ import pytest
 
 from conformance.bytesdiff import first_diff, upper
 from conformance.conftest import need
+from conformance.wire import tag_order
 
 SEQ_TAG = b"WC%010d:"
 
@@ -121,3 +123,67 @@ def test_udp_graceful_stop(env, sut, evidence):
     except subprocess.TimeoutExpired:
         code = None
     assert code == 0, f"U4: exit status {code} after SIGTERM"
+
+
+def udp_client_json(env, bins, port, *args, timeout=60):
+    """Runs the reference udp-client (the suite's instrument) in the client namespace; returns its summary."""
+    out = env.scenario.logdir / "udp-client.json"
+    argv = [bins["udp-client"], "--seq", "-q", "--json", str(out), *map(str, args), env.server_host(), str(port)]
+    r = env.run_client(argv, timeout=timeout)
+    assert r.returncode in (0, 3), f"udp-client exited {r.returncode}: {r.stderr.decode(errors='replace')}"
+    return json.loads(out.read_text())
+
+
+@pytest.mark.clause("U3")
+@pytest.mark.netem
+@pytest.mark.lab_only
+def test_network_reordering_is_explained_by_the_ledger(env, sut, evidence, bins):
+    """Under netem reordering the client sees replies out of order; the ledger shows the network did it,
+    and on the server side the replies leave in the order the requests arrived (U3)."""
+    need(sut, "udp-server")
+    port = env.start("udp")
+    env.impair.set("c2s", delay_ms=10, reorder=25)
+    summary = udp_client_json(env, bins, port, "-n", 400, "-w", 64, "-t", 1, "--rate", 4000)
+    w = env.wire()
+    server_side = [p for p in w.side("server") if p.proto == 17]
+    arrived = tag_order(p for p in server_side if p.dport == port)
+    left = tag_order(p for p in server_side if p.sport == port)
+    assert arrived == left[:len(arrived)], (
+        f"U3: the server sent replies in another order than the requests arrived: first difference at "
+        f"position {next(i for i, (a, b) in enumerate(zip(arrived, left)) if a != b)}")
+    led = env.ledger()
+    net = led.counts("c2s")["reordered"] + led.counts("s2c")["reordered"]
+    assert summary["reordered"] > 0, "the network reordered nothing: the scenario proves nothing"
+    assert summary["reordered"] == net, (f"U3: the client saw {summary['reordered']} replies out of order but "
+                                         f"the network reordered {net} packets")
+    evidence(f"U3: the client saw {summary['reordered']} of {summary['answered']} replies out of order; the "
+             f"ledger shows the network reordered exactly {net} requests; on the server side all "
+             f"{len(arrived)} replies left in arrival order")
+
+
+@pytest.mark.clause("W5", "C2")
+@pytest.mark.netem
+@pytest.mark.lab_only
+def test_udp_client_reports_what_the_network_did(env, sut, evidence, bins):
+    """Loss and duplication: UDP does not recover, and the UDP client reports exactly the losses and
+    duplicates that the capture shows (W5); the network did what netem was told (binomial bounds)."""
+    need(sut, "udp-server")
+    port = env.start("udp")
+    env.impair.set("c2s", delay_ms=5, loss=10, duplicate=5)
+    env.impair.set("s2c", delay_ms=5, loss=5)
+    summary = udp_client_json(env, bins, port, "-n", 500, "-w", 32, "-t", 0.5, "--linger", 0.3)
+    replies = {}
+    for p in env.wire().side("client"):
+        if p.proto == 17 and p.sport == port and p.tag:
+            replies[p.tag] = replies.get(p.tag, 0) + 1
+    lost = 500 - len(replies)
+    dups = sum(n - 1 for n in replies.values())
+    env.scenario.assert_netem()
+    assert lost > 0, "nothing was lost: the scenario proves nothing"
+    assert summary["lost"] == lost, f"W5: the client reported {summary['lost']} lost, the capture shows {lost}"
+    assert summary["duplicated"] == dups, (f"W5: the client reported {summary['duplicated']} duplicates, the "
+                                           f"capture shows {dups}")
+    led = env.ledger()
+    evidence(f"W5: UDP lost {lost} of 500 messages and duplicated {dups} replies; the client reported the same; "
+             f"ledger c2s {led.counts('c2s')['lost']} lost/{led.counts('c2s')['duplicates']} dup, "
+             f"s2c {led.counts('s2c')['lost']} lost")

@@ -29,7 +29,9 @@ class Pkt:
     seq: int = 0
     ack: int = 0
     payload_len: int = 0
+    tag: str = None            # udp-client --seq tag, "WC0000000042"
     comments: tuple = ()
+    inbound: bool = None
 
     @property
     def where(self):
@@ -111,7 +113,8 @@ class Wire:
                                     ts=p.ts_ns / 1e9, family=d["family"], src=d["src"], dst=d["dst"],
                                     proto=d["proto"], sport=d["sport"], dport=d["dport"],
                                     flags=d.get("flags", ""), seq=d.get("seq", 0), ack=d.get("ack", 0),
-                                    payload_len=d.get("payload", 0), comments=tuple(p.comments)))
+                                    payload_len=d.get("payload", 0), tag=d.get("tag"),
+                                    comments=tuple(p.comments), inbound=p.direction == "in"))
 
     def side(self, side):
         return [p for p in self.packets if p.side == side]
@@ -175,3 +178,8 @@ def lost_tcp_data(led):
                         payload_len=e["payload"])
                 out.append(p)
     return out
+
+
+def tag_order(packets):
+    """The --seq numbers of tagged datagrams, in capture order."""
+    return [int(p.tag[2:]) for p in packets if p.tag and p.tag[2:].isdigit()]
