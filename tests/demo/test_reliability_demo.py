@@ -1,0 +1,168 @@
+"""The reliability demonstration (tests/conformance/demo.py): its figures against the ledger and tshark, its
+captures' comments, the HTML's references and its rendering in headless Chromium.
+
+The native tests read two small golden runs in tests/data/reliability/ (100 messages at 10% loss, 25%
+reordering and 5% duplication, collected inside User-Mode Linux); the `netem` test collects a reduced matrix
+live. These tests live outside tests/conformance so that scripts/conformance does not run them as scenarios.
+"""
+import json
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from conformance import demo, demo_report, report
+from lab import ledger as lab_ledger, netem, pcapfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "data" / "reliability"
+CELLS = ("tcp-loss10-reord25-dup05", "udp-loss10-reord25-dup05")
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """The golden runs copied into a fresh captures directory and analysed as scripts/conformance would."""
+    out = tmp_path_factory.mktemp("captures")
+    (out / "reliability").mkdir()
+    for c in CELLS:
+        for ext in (".pcapng", ".run.json"):
+            shutil.copy(GOLDEN / (c + ext), out / "reliability" / (c + ext))
+    rel = demo.analyze(out, {"collect_s": 0, "jobs": 1})
+    return out, rel
+
+
+def _cell(rel, name):
+    return next(c for c in rel["cells"] if c["cell"] == name)
+
+
+def tshark(args):
+    """tshark's stdout lines (it says "Running as user root" on stderr, which is ignored)."""
+    r = subprocess.run(["tshark"] + args, capture_output=True, timeout=60)
+    assert r.returncode == 0, f"tshark {' '.join(args)}: exit {r.returncode}: {r.stderr.decode()[-500:]}"
+    return [x for x in r.stdout.decode().splitlines() if x.strip()]
+
+
+def test_tcp_figures_agree_with_ledger_kernel_and_tshark(analysed, tmp_path):
+    out, rel = analysed
+    c = _cell(rel, CELLS[0])
+    assert (c["delivered_pct"], c["in_order_pct"], c["app_duplicates"]) == (100.0, 100.0, 0), c
+    pcap = out / c["capture"]
+    led = lab_ledger.Ledger.from_pcapng(pcap, 0, 1, {demo.CLIENT}, {demo.SERVER})
+    assert c["ledger"] == {d: {k: v for k, v in led.counts(d).items() if k != "delay_ms"}
+                           for d in (netem.C2S, netem.S2C)}
+    lost_data = [e for d in (netem.C2S, netem.S2C) for e in led.entries[d] if e["fate"] == "lost" and e.get("payload")]
+    assert c["tcp"]["lost_data_segments"] == len(lost_data)
+    # every lost data segment needs at least one retransmission; the kernels counted the same ones we saw
+    assert c["tcp"]["retrans_capture_total"] >= len(lost_data)
+    assert c["tcp"]["retrans_capture"] == c["tcp"]["retrans_kernel"], c["tcp"]
+    # tshark on each side's packets alone (its analysis of both sides at once would call every second copy
+    # of a segment a retransmission): the segments that side's host sent again. On the sender's own
+    # interface nothing can arrive out of order, so what tshark's RTT heuristic calls "out-of-order" there
+    # (a fast retransmit sooner than its RTT estimate) is a retransmission too.
+    seen = {}
+    for iface, host, side in ((0, demo.CLIENT, "client"), (1, demo.SERVER, "server")):
+        one = tmp_path / f"side{iface}.pcapng"
+        tshark(["-r", str(pcap), "-Y", f"frame.interface_id == {iface}", "-w", str(one)])
+        seen[side] = len(tshark(["-r", str(one), "-Y", "(tcp.analysis.retransmission || tcp.analysis.out_of_order)"
+                                 f" && ip.src == {host}",
+                                 "-T", "fields", "-e", "frame.number"]))
+    assert seen == c["tcp"]["retrans_capture"], f"tshark {seen}, report {c['tcp']['retrans_capture']}"
+
+
+def test_udp_figures_agree_with_ledger_client_and_tshark(analysed):
+    out, rel = analysed
+    c = _cell(rel, CELLS[1])
+    u = c["udp"]
+    assert u["client_lost"] == u["ledger_lost"] and u["agree"], u
+    assert c["delivered"] == c["n"] - u["client_lost"]
+    pcap = out / c["capture"]
+    # tshark: the distinct tags answered at the client side, and the datagrams the client sent
+    answers = tshark(["-r", str(pcap), "-Y", f"frame.interface_id == 0 && ip.src == {demo.SERVER} && udp",
+                      "-T", "fields", "-e", "data.data"])
+    tags = {bytes.fromhex(x)[:12] for x in answers}
+    assert len(tags) == c["delivered"], f"tshark: {len(tags)} distinct answers, report {c['delivered']}"
+    assert len(answers) - len(tags) == c["app_duplicates"], "duplicate answers: tshark vs udp-client"
+    sent = tshark(["-r", str(pcap), "-Y", f"frame.interface_id == 0 && ip.src == {demo.CLIENT} && udp",
+                   "-T", "fields", "-e", "frame.number"])
+    assert len(sent) == c["ledger"]["c2s"]["sent"] == c["n"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_packet_comments_explain_losses_and_duplicates(analysed, cell):
+    out, rel = analysed
+    c = _cell(rel, cell)
+    f = pcapfile.read(out / c["capture"])
+    lost = sum(1 for p in f.packets for x in p.comments if x.startswith("LOST:"))
+    dups = sum(1 for p in f.packets for x in p.comments if x.startswith("DUPLICATE:"))
+    assert lost == c["ledger"]["c2s"]["lost"] + c["ledger"]["s2c"]["lost"]
+    assert dups == c["ledger"]["c2s"]["duplicates"] + c["ledger"]["s2c"]["duplicates"]
+    assert any("rto_min" in x for x in f.comments), f.comments
+    if c["proto"] == "tcp":
+        assert sum(1 for p in f.packets for x in p.comments if x.startswith("retransmission")) > 0
+    # a second analysis does not add the comments twice
+    demo.analyze_cell(json.loads((out / "reliability" / f"{cell}.run.json").read_text()), out / c["capture"])
+    again = pcapfile.read(out / c["capture"])
+    assert sum(1 for p in again.packets for x in p.comments if x.startswith("LOST:")) == lost
+
+
+def test_report_json_and_html_reference_only_files_that_exist(analysed):
+    out, rel = analysed
+    assert [p["name"] for p in rel["plots"]] == ["delivered", "completion", "in_order", "timeseq"]
+    rep = {"sut": {}, "clauses": [], "scenarios": [], "conforms": True, "reliability": rel}
+    report.write_all(rep, out, (out / "reliability.html").read_text())
+    back = json.loads((out / "report.json").read_text())["reliability"]
+    assert {c["cell"] for c in back["cells"]} == set(CELLS)
+    for c in back["cells"]:
+        assert (out / c["capture"]).is_file(), c["capture"]
+    for p in back["plots"]:
+        assert (out / p["file"]).is_file() and p["captures"], p
+    page = (out / "report.html").read_text()
+    # the clauses' PROTOCOL.md link points into the checkout, which exists beside captures/, not beside tmp
+    assert demo_report.missing_refs(out / "report.html") == ["../tests/conformance/PROTOCOL.md"]
+    assert (ROOT / "captures" / "../tests/conformance/PROTOCOL.md").is_file()
+    assert demo_report.missing_refs(out / "reliability.html") == []
+    refs = demo_report.local_refs(page)
+    assert all(p["file"] in refs for p in back["plots"]), "a plot is not on the page"
+    assert all(c["capture"] in refs for c in back["cells"]), "a capture is not linked from the page"
+
+
+def test_report_renders_in_headless_chromium(analysed):
+    out, _ = analysed
+    if not (out / "report.html").exists():
+        test_report_json_and_html_reference_only_files_that_exist(analysed)
+    assert demo_report.chromium(), "chromium is missing: run scripts/bootstrap"
+    png = out / "report.png"
+    r = demo_report.render(out / "report.html", png)
+    assert len(r["images"]) == 4, r
+    assert all(w and w > 100 for _, w in r["images"]), f"plots that did not load: {r['images']}"
+    assert png.stat().st_size > 10000 and demo_report.png_not_blank(png)
+
+
+def test_matrix_and_flags():
+    cells = demo.matrix()
+    assert len(cells) == 40 and len({c["cell"] for c in cells}) == 40
+    assert cells[0]["loss"] == 20, "the slowest cells go first"
+    a = demo.parse_args(["run", "--quick"])
+    assert a.n == 100
+    a = demo.parse_args(["collect", "-n", "7", "--loss", "0,5", "--reorder", "0", "--duplicate", "0"])
+    assert (a.n, len(a.cells)) == (7, 4)
+    with pytest.raises(SystemExit):
+        demo.parse_args(["run", "-n", "0"])
+
+
+@pytest.mark.netem
+@pytest.mark.lab
+def test_live_reduced_matrix(tmp_path):
+    """Collects TCP and UDP at 10% loss with 5% duplication (60 messages each) and checks the figures."""
+    cells = demo.matrix(losses=(10,), reorders=(0,), dups=(5,))
+    meta = demo.collect(tmp_path / "reliability", 60, cells, 2, demo.bins_paths())
+    assert meta["errors"] == []
+    rel = demo.analyze(tmp_path, meta)
+    tcp, udp = (next(c for c in rel["cells"] if c["proto"] == p) for p in ("tcp", "udp"))
+    assert (tcp["delivered_pct"], tcp["in_order_pct"], tcp["app_duplicates"], tcp["client_exit"]) == \
+        (100.0, 100.0, 0, 0), tcp
+    assert tcp["tcp"]["retrans_capture_total"] >= tcp["tcp"]["lost_data_segments"]
+    assert udp["udp"]["agree"], udp["udp"]
+    assert udp["delivered"] + udp["udp"]["client_lost"] == 60
+    assert demo_report.missing_refs(tmp_path / "reliability.html") == []
