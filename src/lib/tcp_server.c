@@ -45,6 +45,7 @@ struct worker {
     struct conn *head, *tail;
     unsigned nconns;
     bool paused, stopping, emfile_logged;
+    unsigned emfile_at;                 /* connections open when descriptors ran out */
     int spare_fd;                       /* released on EMFILE to accept-and-close */
     unsigned long long deadline_ns;
     int err;
@@ -117,6 +118,11 @@ static void conn_close(struct conn *c, bool graceful)
     free(c->pend);
     free(c);
     wk->nconns--;
+    /* One line per episode: the flood is over once a tenth of those connections are gone. */
+    if (wk->emfile_logged && wk->nconns < wk->emfile_at - wk->emfile_at / 10) {
+        wc_log("file descriptors available again (%u connections)", wk->nconns);
+        wk->emfile_logged = false;
+    }
     if (wk->paused && !wk->stopping)
         set_accepting(wk, true);
 }
@@ -215,8 +221,10 @@ static void accept_one_and_drop(struct worker *wk, int lfd)
      * connection and close it, so the listener does not spin and the client
      * gets a clean refusal instead of a hang. */
     if (!wk->emfile_logged) {
-        wc_log("out of file descriptors: refusing new connections until some close");
+        wc_log("out of file descriptors at %u connections: refusing new ones until some close",
+               wk->nconns);
         wk->emfile_logged = true;
+        wk->emfile_at = wk->nconns;
     }
     if (wk->spare_fd >= 0) {
         wc_close(wk->spare_fd);
@@ -264,7 +272,6 @@ static void on_accept(struct wc_loop *loop, struct wc_watch *w, uint32_t ev)
             continue;
         }
         wk->nconns++;
-        wk->emfile_logged = false;
         list_append(wk, c);
         c->last_ns = wc_now_ns();
         if (wk->cfg->verbose)
