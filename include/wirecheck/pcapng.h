@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Default size of the write buffer; blocks larger than it are written directly. */
+/* The most the write buffer grows to (it starts at 64 KiB); a block larger than it is refused (-EMSGSIZE). */
 #define WC_PCAPNG_BUFFER_SIZE (1u << 20)
 /* Suffix of the file being written; it gets its final name only on a clean close. */
 #define WC_PCAPNG_PARTIAL_SUFFIX ".partial"

@@ -30,6 +30,8 @@ enum {
     ISB_IFDROP = 5,
     /* An option's length is 16 bits; longer strings are cut to fit. */
     OPT_MAX = 65532,
+    /* The buffer's first size; a power of two, as WC_PCAPNG_BUFFER_SIZE is. */
+    BUFFER_INITIAL = 64 << 10,
 };
 
 struct wc_pcapng {
@@ -149,9 +151,22 @@ static uint8_t *block_begin(struct wc_pcapng *w, uint32_t type, size_t total)
 
     if (w->err)
         return NULL;
-    if (total > w->cap || total > UINT32_MAX) {
+    if (total > WC_PCAPNG_BUFFER_SIZE || total > UINT32_MAX) {
         w->err = -EMSGSIZE;
         return NULL;
+    }
+    if (w->cap - w->len < total && w->cap < WC_PCAPNG_BUFFER_SIZE) {
+        size_t cap = w->cap;
+        uint8_t *b;
+
+        while (cap < WC_PCAPNG_BUFFER_SIZE && cap - w->len < total)
+            cap *= 2;
+        if (!(b = realloc(w->buf, cap))) {
+            w->err = -ENOMEM;
+            return NULL;
+        }
+        w->buf = b;
+        w->cap = cap;
     }
     if (w->cap - w->len < total && wc_pcapng_flush(w) < 0)
         return NULL;
@@ -205,7 +220,8 @@ static int writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_sec
     if (!w)
         return -ENOMEM;
     w->fd = fd;
-    w->cap = WC_PCAPNG_BUFFER_SIZE;
+    /* It grows to WC_PCAPNG_BUFFER_SIZE only when a second's worth of blocks needs it. */
+    w->cap = BUFFER_INITIAL;
     if (!(w->buf = malloc(w->cap))) {
         free(w);
         return -ENOMEM;
