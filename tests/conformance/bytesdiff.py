@@ -20,5 +20,14 @@ def first_diff(want: bytes, got: bytes) -> str:
     return f"{len(got)} bytes for a {len(want)}-byte request (equal up to byte {n})"
 
 
+def diff_offset(want: bytes, got: bytes):
+    """The first offset where the two differ (the shorter length when one is a prefix), or None."""
+    n = min(len(want), len(got))
+    for i in range(n):
+        if want[i] != got[i]:
+            return i
+    return None if len(want) == len(got) else n
+
+
 def same(want: bytes, got: bytes) -> bool:
     return len(want) == len(got) and hashlib.sha256(want).digest() == hashlib.sha256(got).digest()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conformance.bytesdiff import first_diff, same, upper
+from conformance.bytesdiff import diff_offset, first_diff, same, upper
 from conformance.conftest import need
 from conformance.wire import lost_tcp_data
 from lab import proc
@@ -69,10 +69,18 @@ def exchange(s, data):
     return got
 
 
-def check_transform(clause, data, got, evidence):
+def check_transform(clause, data, got, evidence, env=None, port=6789):
     ok = same(upper(data), got)
     if not ok:
-        evidence(f"{clause}: {first_diff(upper(data), got)}")
+        where = ""
+        off = diff_offset(upper(data), got)
+        if env is not None and env.lab and off is not None and off < len(got):
+            try:
+                p = env.wire().tcp_flows(port=port)[-1].server_frame_at(off)
+                where = f"{p.where}: " if p else ""
+            except AssertionError:
+                pass
+        evidence(f"{clause}: {where}{first_diff(upper(data), got)}")
     assert ok, f"{clause}: reply is not the upper case of the request: {first_diff(upper(data), got)}"
 
 
@@ -87,7 +95,7 @@ def test_seed_session(env, sut, evidence, family):
     with env.connect(port, family) as s:
         s.sendall(b"hello, world\n")
         got = recv_exactly(s, 13)
-        check_transform("T2", b"hello, world\n", got, evidence)
+        check_transform("T2", b"hello, world\n", got, evidence, env)
 
 
 @pytest.mark.clause("T2", "T3")
@@ -104,7 +112,7 @@ def test_one_byte_segments(env, sut, evidence):
         for i in range(len(data)):
             s.send(data[i:i + 1])
         got = recv_exactly(s, len(data))
-    check_transform("T2", data, got, evidence)
+    check_transform("T2", data, got, evidence, env)
 
 
 @pytest.mark.clause("T2", "T3")
@@ -115,7 +123,7 @@ def test_many_lines_in_one_segment(env, sut, evidence):
     with env.connect(port) as s:
         s.sendall(data)
         got = recv_exactly(s, len(data))
-    check_transform("T2", data, got, evidence)
+    check_transform("T2", data, got, evidence, env)
 
 
 @pytest.mark.clause("T2", "T5")
@@ -138,7 +146,7 @@ def test_crlf_and_empty_lines(env, sut, evidence):
     data = b"dos line\r\n\n\r\n\nlast\r\n"
     with env.connect(port) as s:
         got = exchange(s, data)
-    check_transform("T2", data, got, evidence)
+    check_transform("T2", data, got, evidence, env)
 
 
 @pytest.mark.clause("T2")
@@ -155,7 +163,7 @@ def test_uppercase_correctness(env, sut, evidence, kind):
         data = "Grüße, ça va? Ωμέγα — naïve café ß ﬁ\n".encode() * 10
     with env.connect(port) as s:
         got = exchange(s, data)
-    check_transform("T2", data, got, evidence)
+    check_transform("T2", data, got, evidence, env)
 
 
 # --- T4 half-close --------------------------------------------------------------------------------------

@@ -81,6 +81,18 @@ class Flow:
         return [p for p in self.packets if self._from_server(p) and p.payload_len
                 and _after(p.seq + p.payload_len, fin.seq)]
 
+    def server_frame_at(self, offset):
+        """The server's data segment that carried reply byte `offset` (0 = the first byte), or None."""
+        syn = next((p for p in self.packets if self._from_server(p) and "S" in p.flags), None)
+        if not syn:
+            return None
+        for p in self.packets:
+            if self._from_server(p) and p.payload_len:
+                rel = (p.seq - syn.seq - 1) & 0xFFFFFFFF
+                if rel <= offset < rel + p.payload_len:
+                    return p
+        return None
+
     def handshake(self):
         """(SYN, SYN-ACK, ACK) when they come before any data, else None."""
         syn = synack = None
