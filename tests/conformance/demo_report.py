@@ -79,7 +79,8 @@ def plots(rel, out):
                  "duplicate ACKs, and each lost retransmission doubles the wait; meanwhile later bytes queue behind "
                  "the hole. So TCP's time rises with loss. UDP's client waits for each answer at most "
                  f"{rel['udp_timeout_s']} s and then gives up: its time grows only by those waits, and the "
-                 "messages are lost instead."})
+                 "messages are lost instead. (Inside User-Mode Linux, several runs share one CPU, so these times "
+                 "also carry some scheduling noise; the trend is what matters.)"})
 
     # 3. in-order fraction against reordering (no loss: only reordering at work)
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -106,7 +107,8 @@ def plots(rel, out):
                  "packets overtake each other. TCP numbers every byte: the receiver holds early bytes back until "
                  "the missing ones arrive and hands the application a stream in the order it was sent. UDP hands "
                  "each datagram over as it comes, so answers arrive out of order, and the application has to "
-                 "sort them itself (udp-client can, because --seq numbers each message)."})
+                 "sort them itself (udp-client can, because --seq numbers each message). Here a message counts as "
+                 "in order when it was answered and no answer to a later message came before its own."})
 
     # 4. a Stevens time-sequence graph of one lossy TCP transfer
     pick = _timeseq_cell(rel)

@@ -156,13 +156,14 @@ def test_matrix_and_flags():
 def test_live_reduced_matrix(tmp_path):
     """Collects TCP and UDP at 10% loss with 5% duplication (60 messages each) and checks the figures."""
     cells = demo.matrix(losses=(10,), reorders=(0,), dups=(5,))
-    meta = demo.collect(tmp_path / "reliability", 60, cells, 2, demo.bins_paths())
+    rdir = tmp_path / "reliability"
+    meta = demo.collect(rdir, 60, cells, 1, demo.bins_paths())
     assert meta["errors"] == []
-    rel = demo.analyze(tmp_path, meta)
-    tcp, udp = (next(c for c in rel["cells"] if c["proto"] == p) for p in ("tcp", "udp"))
+    # the figures only (plots are the native tests' part: matplotlib is slow to load inside UML)
+    tcp, udp = (demo.analyze_cell(json.loads((rdir / f"{c['cell']}.run.json").read_text()),
+                                  rdir / f"{c['cell']}.pcapng") for c in sorted(cells, key=lambda c: c["proto"]))
     assert (tcp["delivered_pct"], tcp["in_order_pct"], tcp["app_duplicates"], tcp["client_exit"]) == \
         (100.0, 100.0, 0, 0), tcp
     assert tcp["tcp"]["retrans_capture_total"] >= tcp["tcp"]["lost_data_segments"]
     assert udp["udp"]["agree"], udp["udp"]
     assert udp["delivered"] + udp["udp"]["client_lost"] == 60
-    assert demo_report.missing_refs(tmp_path / "reliability.html") == []
