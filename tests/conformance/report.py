@@ -92,7 +92,7 @@ def to_html(report, outdir, extra_html=""):
     e = html.escape
     rows = []
     for c in report["clauses"]:
-        ev = "<br>".join(e(x) for x in c["evidence"][:6])
+        ev = "<br>".join(e(x if len(x) <= 400 else x[:400] + " …") for x in c["evidence"][:6])
         caps = " ".join(f'<a href="{e(_rel(p, outdir))}">{e(pathlib.Path(p).name)}</a>'
                         for p in dict.fromkeys(c["captures"]))
         cls = c["verdict"].replace("/", "")
