@@ -195,3 +195,33 @@ def lost_tcp_data(led):
 def tag_order(packets):
     """The --seq numbers of tagged datagrams, in capture order."""
     return [int(p.tag[2:]) for p in packets if p.tag and p.tag[2:].isdigit()]
+
+
+def undelivered_tcp_bytes(led):
+    """Lost data segments whose bytes no delivered copy carried: what TCP failed to recover.
+
+    A lost segment is recovered when the receiver got its bytes from any other copy: a later
+    retransmission, or an earlier original that netem only delayed (the lost copy was then itself a
+    spurious retransmission). Returns the unrecovered ones as Pkt records.
+    """
+    delivered = {}
+    for entries in led.entries.values():
+        for e in entries:
+            if e["proto"] == TCP and e["fate"] == "delivered" and e.get("payload"):
+                delivered.setdefault((e["sport"], e["dport"]), []).append((e["seq"], e["payload"]))
+    out = []
+    for lost in lost_tcp_data(led):
+        spans = []
+        for seq, n in delivered.get((lost.sport, lost.dport), []):
+            start = (seq - lost.seq) & 0xFFFFFFFF
+            if start >= 0x80000000:            # starts before the lost segment
+                start -= 0x100000000
+            spans.append((start, start + n))
+        pos = 0
+        for a, b in sorted(spans):
+            if a > pos:
+                break
+            pos = max(pos, b)
+        if pos < lost.payload_len:
+            out.append(lost)
+    return out
