@@ -25,14 +25,10 @@
 struct slot {
     struct sockaddr_storage peer;
     struct iovec iov;
-    union {                                 /* aligned for cmsghdr */
-        struct cmsghdr align;
-        char buf[CMSG_SPACE_RX];
-    } rx;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE_TX];
-    } tx;
+    /* Aligned for cmsghdr. Not by a cmsghdr member: glibc ends it with a flexible array, and clang
+     * refuses (-Wgnu-variable-sized-type-not-at-end) a struct holding one anywhere but last. */
+    _Alignas(struct cmsghdr) char rx[CMSG_SPACE_RX];
+    _Alignas(struct cmsghdr) char tx[CMSG_SPACE_TX];
 };
 
 struct endpoint {
@@ -121,8 +117,8 @@ static void rx_prepare(struct udp_server *s, unsigned n)
         m->msg_namelen = sizeof sl->peer;
         m->msg_iov = &sl->iov;
         m->msg_iovlen = 1;
-        m->msg_control = sl->rx.buf;
-        m->msg_controllen = sizeof sl->rx.buf;
+        m->msg_control = sl->rx;
+        m->msg_controllen = sizeof sl->rx;
     }
 }
 
@@ -251,15 +247,15 @@ static int serve_batch(struct udp_server *s, struct endpoint *ep)
         m->msg_namelen = in->msg_namelen;
         m->msg_iov = &sl->iov;
         m->msg_iovlen = 1;
-        m->msg_controllen = reply_control(in, sl->tx.buf, &seg);
+        m->msg_controllen = reply_control(in, sl->tx, &seg);
         if (seg > 0 && len > seg) {
             uint16_t seg16 = (uint16_t)seg;
 
             s->rx_count += (len - 1) / seg;     /* the datagrams GRO joined to the first */
-            m->msg_controllen = put_cmsg(sl->tx.buf, m->msg_controllen, SOL_UDP, UDP_SEGMENT,
+            m->msg_controllen = put_cmsg(sl->tx, m->msg_controllen, SOL_UDP, UDP_SEGMENT,
                                          &seg16, sizeof seg16);
         }
-        m->msg_control = m->msg_controllen ? sl->tx.buf : NULL;
+        m->msg_control = m->msg_controllen ? sl->tx : NULL;
         out++;
     }
     ep->pend_from = 0;
