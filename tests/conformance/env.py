@@ -79,23 +79,45 @@ class Env:
         pass
 
 
+def parse_target(target):
+    """"HOST", "HOST:PORT" or "[V6ADDR]:PORT" -> (host, {"tcp": port, "udp": port}); without a port the
+    protocol's defaults (6789, 9876)."""
+    if target.startswith("["):
+        host, _, rest = target[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif target.count(":") == 1:
+        host, _, port = target.partition(":")
+    else:
+        host, port = target, ""
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError(f"--target {target!r}: expected HOST, HOST:PORT or [IPV6]:PORT")
+    return host, ({"tcp": int(port), "udp": int(port)} if port else dict(PORTS))
+
+
 class TargetEnv(Env):
-    """A server on another machine, given as --target HOST:PORT; it serves both TCP and UDP on that port."""
+    """A server on another machine, given as --target HOST[:PORT]: TCP and UDP on that port (or the
+    defaults). Scenarios that need the lab are n/a; the others run at the application level."""
 
     def __init__(self, target):
-        host, _, port = target.rpartition(":")
-        self.host = host.strip("[]")
-        self.port = int(port)
+        self.host, self.ports = parse_target(target)
+        self.family = 6 if ":" in self.host else 4
 
     def server_host(self, family=4):
         return self.host
 
+    def connect(self, port, family=4, **kw):
+        return super().connect(port, self.family, **kw)
+
+    def udp(self, port, family=4, **kw):
+        return super().udp(port, self.family, **kw)
+
     def start(self, kind, family=4):
+        port = self.ports[kind]
         if kind == "tcp":
-            proc.wait_tcp_listening(self.host, self.port, None, timeout=10)
+            proc.wait_tcp_listening(self.host, port, None, timeout=10)
         else:
-            proc.wait_udp_answering(self.host, self.port, None, timeout=10)
-        return self.port
+            proc.wait_udp_answering(self.host, port, None, timeout=10)
+        return port
 
 
 class LabEnv(Env):

@@ -7,7 +7,7 @@ import pathlib
 VERDICTS = ("pass", "fail", "skip", "n/a")
 
 
-def aggregate(results, clauses, sut):
+def aggregate(results, clauses, sut, not_applicable=()):
     """results: dicts with nodeid, clauses, outcome (passed|failed|skipped|na), evidence, capture.
 
     A clause fails when any of its scenarios failed, passes when at least one passed and none
@@ -19,7 +19,9 @@ def aggregate(results, clauses, sut):
         failed = [r for r in mine if r["outcome"] == "failed"]
         passed = [r for r in mine if r["outcome"] == "passed"]
         na = [r for r in mine if r["outcome"] == "na"]
-        if failed:
+        if cid in not_applicable:
+            verdict, chosen = "n/a", []
+        elif failed:
             verdict, chosen = "fail", failed
         elif passed:
             verdict, chosen = "pass", passed
@@ -31,7 +33,9 @@ def aggregate(results, clauses, sut):
         for r in chosen:
             for e in r["evidence"] or [r["outcome"]]:
                 evidence.append(f"{r['name']}: {e}")
-        if not mine:
+        if verdict == "n/a" and not chosen:
+            evidence = ["does not apply here (a remote --target: no capture, no impairment, no signals)"]
+        elif not mine:
             evidence = ["no scenario for this clause ran"]
         caps = [r["capture"] for r in chosen if r.get("capture")]
         out.append({
