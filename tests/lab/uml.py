@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 from lab import netem, netns, proc  # noqa: E402
 
 KERNEL = "linux.uml"
-MODULES = "veth,ipv6,sch_netem,ifb,xt_statistic,iptable_filter,ip6table_filter"
+MODULES = "veth,ipv6,sch_netem,ifb,xt_statistic,xt_tcpudp,iptable_filter,ip6table_filter"
 # What CMD inherits from the caller's environment (the rest of it means nothing inside UML).
 PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "COLUMNS", "CI", "TZ")
 PASS_PREFIX = ("WIRECHECK_", "PYTEST_", "PYTHON")
