@@ -64,6 +64,10 @@ def exchange(s, data):
     t.start()
     try:
         got = recv_to_eof(s)
+    except BaseException:
+        # A server that stopped reading leaves sendall blocked: unblock it before waiting for it.
+        s.shutdown(socket.SHUT_RDWR)
+        raise
     finally:
         t.join()
     return got
