@@ -138,7 +138,7 @@ def test_long_lines(env, sut, evidence, size):
     port = env.start("tcp")
     rnd = random.Random(size)
     line = bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyzABC0123 ") for _ in range(size - 1)) + b"\n"
-    with env.connect(port, timeout=60) as s:
+    with env.connect(port, timeout=10) as s:      # the longest silence allowed, not the total time
         got = exchange(s, line + b"after\n")
     check_transform("T5", line + b"after\n", got, evidence)
 
@@ -385,7 +385,7 @@ def test_ordering_under_loss_and_reordering(env, sut, evidence):
     env.impair.set("c2s", delay_ms=10, loss=2, reorder=25)
     env.impair.set("s2c", delay_ms=10, loss=2)
     data = b"".join(b"pipelined line %05d of ten thousand\n" % i for i in range(10000))
-    with env.connect(port, timeout=60) as s:
+    with env.connect(port, timeout=20) as s:      # silence allowed under loss (UML is slow)
         got = exchange(s, data)
     want = upper(data)
     ok = hashlib.sha256(got).hexdigest() == hashlib.sha256(want).hexdigest()
