@@ -25,6 +25,17 @@ static int check_failures;
         }                                                                       \
     } while (0)
 
+/* Like CHECK_EQ_LL, naming the quantity in words. */
+#define CHECK_EQ(what, expected, actual)                                        \
+    do {                                                                        \
+        long long e_ = (long long)(expected), a_ = (long long)(actual);         \
+        if (e_ != a_) {                                                         \
+            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__, \
+                    (what), e_, a_);                                            \
+            check_failures++;                                                   \
+        }                                                                       \
+    } while (0)
+
 /* Compares two byte buffers and reports the first differing offset with a hex window. */
 static inline void check_bytes(const char *file, int line, const unsigned char *want,
                                const unsigned char *got, size_t n)

@@ -1,21 +1,12 @@
 /* test_decode.c - the decoder on byte arrays: fields, byte order, every truncation refused without a crash. */
 #include "wirecheck/decode.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
 
-#define CHECK_EQ(what, expected, actual)                                                   \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ != a_) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    what, e_, a_);                                                         \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 /* Ethernet + 802.1Q + IPv4 (with 4 bytes of options) + TCP SYN (MSS 1460, SACK, TS, WS 7) + padding. */
 static const uint8_t syn_vlan[] = {
@@ -91,11 +82,11 @@ static void test_truncations(const uint8_t *frame, size_t n, size_t headers)
         if (len < headers && r != -1) {
             fprintf(stderr, "%s:%d: prefix of %zu bytes: expected -1, got %d\n", __FILE__, __LINE__,
                     len, r);
-            failures++;
+            check_failures++;
         }
         if (r == -1 && (!p.reason || !*p.reason)) {
             fprintf(stderr, "prefix of %zu bytes: refused without a reason\n", len);
-            failures++;
+            check_failures++;
         }
         free(copy);
     }
@@ -135,10 +126,5 @@ int main(void)
     test_truncations(syn_vlan, sizeof syn_vlan, sizeof syn_vlan);
     test_truncations(udp6, sizeof udp6, 14 + 40 + 8 + 8);
     test_malformed();
-    if (failures) {
-        fprintf(stderr, "test_decode: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_decode: ok\n");
-    return 0;
+    return check_done("test_decode");
 }

@@ -1,5 +1,6 @@
 /* test_flow.c - the flow tracker's labels and counts on hand-made packets. */
 #include "wirecheck/flow.h"
+#include "check.h"
 
 #include "wirecheck/seq.h"
 
@@ -7,25 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
 
 static void expect_label(int line, const char *expected, const char *actual)
 {
     if (strcmp(expected, actual) != 0) {
         fprintf(stderr, "%s:%d: label: expected \"%s\", got \"%s\"\n", __FILE__, line, expected, actual);
-        failures++;
+        check_failures++;
     }
 }
 
-#define CHECK_EQ(what, expected, actual)                                                   \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ != a_) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    what, e_, a_);                                                         \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 /* dir 0: client 10.0.0.1:40000 -> server 10.0.0.2:6789 */
 static struct wc_packet tcp(int dir, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t len)
@@ -156,10 +147,5 @@ int main(void)
     test_tcp();
     test_udp();
     test_limits();
-    if (failures) {
-        fprintf(stderr, "test_flow: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_flow: ok\n");
-    return 0;
+    return check_done("test_flow");
 }

@@ -1,5 +1,6 @@
 /* test_pcapng.c - files from our writer read back by libpcap; errors and the .partial name. */
 #include "wirecheck/pcapng.h"
+#include "check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,28 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
 
-#define CHECK_EQ(what, expected, actual)                                                   \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ != a_) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    what, e_, a_);                                                         \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
-
-static void check_bytes(const char *what, const uint8_t *exp, const uint8_t *act, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (exp[i] != act[i]) {
-            fprintf(stderr, "%s: first difference at offset %zu: expected %02x, got %02x\n", what, i,
-                    exp[i], act[i]);
-            failures++;
-            return;
-        }
-}
 
 static void test_roundtrip(const char *dir)
 {
@@ -68,19 +48,19 @@ static void test_roundtrip(const char *dir)
     p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, ebuf);
     if (!p) {
         fprintf(stderr, "pcap_open_offline: %s\n", ebuf);
-        failures++;
+        check_failures++;
         return;
     }
     CHECK_EQ("linktype", DLT_EN10MB, pcap_datalink(p));
     for (uint32_t i = 0; i < 3; i++) {
         CHECK_EQ("next", 1, pcap_next_ex(p, &h, &data));
-        if (failures)
+        if (check_failures)
             break;
         CHECK_EQ("caplen", lens[i], h->caplen);
         CHECK_EQ("len", lens[i] + 5, h->len);
         CHECK_EQ("seconds", 1700000000, h->ts.tv_sec);
         CHECK_EQ("nanoseconds", 123456789 + i, h->ts.tv_usec);
-        check_bytes("packet data", pkt[i], data, lens[i]);
+        CHECK_BYTES(pkt[i], data, lens[i]);
     }
     CHECK_EQ("end of file", PCAP_ERROR_BREAK, pcap_next_ex(p, &h, &data));
     pcap_close(p);
@@ -132,10 +112,5 @@ int main(void)
     test_roundtrip(dir);
     test_write_errors(dir);
     rmdir(dir);
-    if (failures) {
-        fprintf(stderr, "test_pcapng: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_pcapng: ok\n");
-    return 0;
+    return check_done("test_pcapng");
 }
