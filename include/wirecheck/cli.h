@@ -45,6 +45,12 @@ int wc_opt_seconds(const char *name, const char *arg, long long min_ms, long lon
 int wc_opt_size(const char *name, const char *arg, long long min, long long max, long long *out);
 int wc_opt_port(const char *name, const char *arg);
 
+/* Operands after the options. wc_operands_host_port takes the clients' HOST [PORT] (setting *port only
+ * when given); wc_operands_none refuses any operand, naming `hint` (servers take the port with -p).
+ * Each returns 0, or -1 after printing a usage error. */
+int wc_operands_host_port(int argc, char **argv, int first, const char **host, const char **port);
+int wc_operands_none(int argc, char **argv, int first, const char *hint);
+
 /* After getopt_long has printed its own complaint: "Try 'prog --help'". */
 void wc_try_help(void);
 #endif

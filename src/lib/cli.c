@@ -200,3 +200,29 @@ int wc_opt_port(const char *name, const char *arg)
 
     return wc_opt_ll(name, arg, 1, 65535, &v);
 }
+
+int wc_operands_host_port(int argc, char **argv, int first, const char **host, const char **port)
+{
+    int n = argc - first;
+
+    if (n < 1 || n > 2) {
+        wc_usage_error(n < 1 ? "missing HOST" : "too many arguments");
+        return -1;
+    }
+    *host = argv[first];
+    if (n == 2) {
+        if (wc_opt_port("port", argv[first + 1]) < 0)
+            return -1;
+        *port = argv[first + 1];
+    }
+    return 0;
+}
+
+int wc_operands_none(int argc, char **argv, int first, const char *hint)
+{
+    if (first < argc) {
+        wc_usage_error("unexpected argument '%s' (%s)", argv[first], hint);
+        return -1;
+    }
+    return 0;
+}

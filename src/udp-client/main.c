@@ -102,16 +102,8 @@ int main(int argc, char **argv)
             return WC_EXIT_USAGE;
         }
     }
-    if (argc - optind < 1 || argc - optind > 2) {
-        wc_usage_error(argc - optind < 1 ? "missing HOST" : "too many arguments");
+    if (wc_operands_host_port(argc, argv, optind, &cfg.host, &cfg.port) < 0)
         return WC_EXIT_USAGE;
-    }
-    cfg.host = argv[optind];
-    if (argc - optind == 2) {
-        if (wc_opt_port("port", argv[optind + 1]) < 0)
-            return WC_EXIT_USAGE;
-        cfg.port = argv[optind + 1];
-    }
     if (cfg.window > 1 && !cfg.seq) {
         wc_usage_error("--window above 1 needs --seq: without tags a reply cannot be attributed");
         return WC_EXIT_USAGE;

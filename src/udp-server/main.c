@@ -77,10 +77,8 @@ int main(int argc, char **argv)
             return WC_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        wc_usage_error("unexpected argument '%s' (the port is given with -p)", argv[optind]);
+    if (wc_operands_none(argc, argv, optind, "the port is given with -p") < 0)
         return WC_EXIT_USAGE;
-    }
     if (wc_udp_server_run(&cfg, errbuf, sizeof errbuf) < 0) {
         wc_log("%s", errbuf);
         return WC_EXIT_RUNTIME;
