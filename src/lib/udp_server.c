@@ -36,6 +36,7 @@ struct endpoint {
     struct udp_server *srv;
     int family;
     unsigned pend_from, pend_to;            /* replies the socket refused (EAGAIN) */
+    size_t split_off;                       /* bytes of pend_from already sent by tx_split */
 };
 
 struct udp_server {
@@ -144,13 +145,13 @@ static unsigned reply_datagrams(const struct msghdr *m)
 
 /* Sends a reply that GSO could not (EINVAL, EIO: a route or device without it)
  * one datagram at a time, and stops taking GRO on that socket. Returns 0, or
- * -EAGAIN when the socket filled (the reply is retried whole, so the peer may
- * see its first datagrams twice, which UDP allows). */
+ * -EAGAIN when the socket filled: ep->split_off remembers how far it got, so
+ * the retry sends each datagram's reply exactly once. */
 static int tx_split(struct udp_server *s, struct endpoint *ep, const struct msghdr *gso)
 {
     struct msghdr m = *gso;
-    const uint8_t *p = gso->msg_iov[0].iov_base;
-    size_t left = gso->msg_iov[0].iov_len, seg = reply_segment(gso);
+    const uint8_t *p = (const uint8_t *)gso->msg_iov[0].iov_base + ep->split_off;
+    size_t left = gso->msg_iov[0].iov_len - ep->split_off, seg = reply_segment(gso);
 
     if (!s->gso_error_logged) {
         wc_log("UDP GSO refused: replying datagram by datagram, GRO off");
@@ -172,7 +173,9 @@ static int tx_split(struct udp_server *s, struct endpoint *ep, const struct msgh
             s->tx_errors++;
         p += iov.iov_len;
         left -= iov.iov_len;
+        ep->split_off += iov.iov_len;
     }
+    ep->split_off = 0;
     return 0;
 }
 
@@ -184,7 +187,9 @@ static int tx_flush(struct udp_server *s, struct endpoint *ep)
 {
     while (ep->pend_from < ep->pend_to) {
         unsigned n = ep->pend_to - ep->pend_from;
-        int r = s->batch > 1 ? wc_sendmmsg(ep->w.fd, &s->tx[ep->pend_from], n, MSG_DONTWAIT)
+        /* A reply half sent datagram by datagram goes on that way, never again whole. */
+        int r = ep->split_off ? -EINVAL
+              : s->batch > 1 ? wc_sendmmsg(ep->w.fd, &s->tx[ep->pend_from], n, MSG_DONTWAIT)
                              : (int)wc_sendmsg(ep->w.fd, &s->tx[ep->pend_from].msg_hdr, MSG_DONTWAIT);
 
         if (r == -EAGAIN || r == -ENOBUFS)
