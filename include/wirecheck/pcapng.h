@@ -40,7 +40,9 @@ struct wc_pcapng_iface {
 /* Creates PATH + WC_PCAPNG_PARTIAL_SUFFIX (mode 0644, truncating) and writes the
  * section header into the buffer. PATH "-" writes to stdout (no rename). The
  * file gets its final name only through wc_pcapng_close, so a file named PATH
- * is always complete. Returns 0 and *out, or -errno. */
+ * is always complete. A PATH that exists and is no regular file (/dev/null, a
+ * FIFO) is written in place: renaming onto it would replace the device.
+ * Returns 0 and *out, or -errno. */
 int wc_pcapng_open(struct wc_pcapng **out, const char *path, const struct wc_pcapng_section *s);
 
 /* Like wc_pcapng_open on an fd the caller owns (it is not closed and never renamed). */
@@ -49,6 +51,26 @@ int wc_pcapng_fdopen(struct wc_pcapng **out, int fd, const struct wc_pcapng_sect
 /* Appends an IDB; its id is the number of interfaces added before it. Add
  * every interface before the first packet. Returns the id (>= 0) or -errno. */
 int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc);
+
+/* A string with its length (need not be NUL-terminated). */
+struct wc_pcapng_str {
+    const char *s;
+    size_t len;
+};
+
+/* One Enhanced Packet Block with all its options. */
+struct wc_pcapng_epb {
+    uint32_t ifid;
+    uint64_t ts_ns;
+    const uint8_t *data;
+    uint32_t caplen, origlen;
+    uint32_t flags;                          /* epb_flags, whole word (direction in bits 0-1); 0: left out */
+    const struct wc_pcapng_str *comments;    /* one opt_comment each, in order, ending in "\n" */
+    size_t ncomments;
+};
+
+/* Appends e. Returns 0 or -errno (-EINVAL for an unknown ifid; a failed flush: the error sticks). */
+int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e);
 
 /* Appends an Enhanced Packet Block. caplen bytes of data are stored, origlen is
  * the length on the wire, dir is a WC_DIR_ value, comment may be NULL.

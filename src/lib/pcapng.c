@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum {
@@ -113,10 +114,19 @@ static size_t opt_size(size_t vlen)
     return 4 + pad4(vlen);
 }
 
-static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s, int newline)
+/* The value length of a comment of raw bytes: "\n" added when missing, cut to fit. */
+static size_t mem_len(const char *s, size_t raw)
 {
-    size_t n = str_len(s, newline), raw = strlen(s);
+    size_t n = raw;
 
+    if (n == 0 || s[n - 1] != '\n')
+        n++;
+    return n > OPT_MAX ? OPT_MAX : n;
+}
+
+/* An option of n value bytes: raw bytes of s, then "\n" when raw < n. */
+static uint8_t *put_mem_opt(uint8_t *p, uint16_t code, const char *s, size_t raw, size_t n)
+{
     p = put16(p, code);
     p = put16(p, (uint16_t)n);
     memcpy(p, s, raw < n ? raw : n);
@@ -124,6 +134,11 @@ static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s, int newlin
         p[raw] = '\n';
     memset(p + n, 0, pad4(n) - n);
     return p + pad4(n);
+}
+
+static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s, int newline)
+{
+    return put_mem_opt(p, code, s, strlen(s), str_len(s, newline));
 }
 
 int wc_pcapng_flush(struct wc_pcapng *w)
@@ -244,10 +259,27 @@ int wc_pcapng_open(struct wc_pcapng **out, const char *path, const struct wc_pca
 {
     struct wc_pcapng *w;
     char *tmp = NULL, *final = NULL;
+    struct stat st;
     int fd, r;
 
     if (strcmp(path, "-") == 0)
         return writer_new(out, STDOUT_FILENO, s);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (!(final = strdup(path)))
+            return -ENOMEM;
+        if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+            r = -errno;
+            goto fail;
+        }
+        if ((r = writer_new(&w, fd, s)) < 0) {
+            wc_close(fd);
+            goto fail;
+        }
+        w->own_fd = 1;
+        w->path = final;
+        *out = w;
+        return 0;
+    }
     if (asprintf(&tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0)
         return -ENOMEM;
     if (!(final = strdup(path))) {
@@ -312,6 +344,35 @@ int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
     p = put_opt(p, IF_TSRESOL, &res, 1);
     block_end(w, p, total);
     return (int)w->nifaces++;
+}
+
+int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
+{
+    size_t total = 28 + 4 + 4 + pad4(e->caplen);  /* header, ifid, ts, lengths, trailer; endofopt */
+    uint8_t *p, flags[4];
+
+    if (e->ifid >= w->nifaces)
+        return -EINVAL;
+    for (size_t i = 0; i < e->ncomments; i++)
+        total += opt_size(mem_len(e->comments[i].s, e->comments[i].len));
+    if (e->flags)
+        total += opt_size(4);
+    if (!(p = block_begin(w, BT_EPB, total)))
+        return w->err;
+    p = put32(p, e->ifid);
+    p = put_ts(p, e->ts_ns);
+    p = put32(p, e->caplen);
+    p = put32(p, e->origlen);
+    p = put_bytes(p, e->data, e->caplen);
+    for (size_t i = 0; i < e->ncomments; i++)
+        p = put_mem_opt(p, OPT_COMMENT, e->comments[i].s, e->comments[i].len,
+                        mem_len(e->comments[i].s, e->comments[i].len));
+    if (e->flags) {
+        put32(flags, e->flags);
+        p = put_opt(p, EPB_FLAGS, flags, 4);
+    }
+    block_end(w, p, total);
+    return 0;
 }
 
 int wc_pcapng_write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data,
@@ -393,7 +454,7 @@ int wc_pcapng_close(struct wc_pcapng *w)
             r = -errno;
         if (close(w->fd) < 0 && r == 0)
             r = -errno;
-        if (r == 0 && rename(w->tmp, w->path) < 0)
+        if (r == 0 && w->tmp && rename(w->tmp, w->path) < 0)
             r = -errno;
     }
     writer_free(w);
@@ -406,7 +467,7 @@ void wc_pcapng_abort(struct wc_pcapng *w, int keep_partial)
         (void)wc_pcapng_flush(w);
     if (w->own_fd) {
         wc_close(w->fd);
-        if (!keep_partial)
+        if (!keep_partial && w->tmp)
             unlink(w->tmp);
     }
     writer_free(w);
@@ -414,5 +475,5 @@ void wc_pcapng_abort(struct wc_pcapng *w, int keep_partial)
 
 const char *wc_pcapng_tmpname(const struct wc_pcapng *w)
 {
-    return w->tmp ? w->tmp : "standard output";
+    return w->tmp ? w->tmp : w->path ? w->path : "standard output";
 }
