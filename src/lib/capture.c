@@ -5,6 +5,7 @@
 #include "wirecheck/flow.h"
 #include "wirecheck/loop.h"
 #include "wirecheck/pcapng.h"
+#include "wirecheck/pcapread.h"
 #include "wirecheck/sys.h"
 
 #include <errno.h>
@@ -18,14 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 struct source {
-    pcap_t *p;
-    const char *spec;             /* as given: "IFACE" or "IFACE@NETNS" */
+    pcap_t *p;                    /* offline: a dead handle for the filter and classic pcap output */
+    const char *spec;             /* as given: "IFACE" or "IFACE@NETNS"; offline: the file's if_name */
     char ifname[IF_NAMESIZE];
     const char *netns;            /* NULL: ours */
     const char *description;
@@ -37,13 +40,28 @@ struct source {
     uint64_t start_ns, written;
     struct pcap_stat st;
     int have_stats;
+    struct bpf_program prog;      /* offline -f, compiled for this interface's link type */
+    int has_prog;
+    char *owned_spec, *owned_desc;  /* offline: a name and a description made up here */
     struct sniff *s;              /* back pointer for pcap's callback */
+};
+
+/* One packet, whichever way it came in. */
+struct rec {
+    uint64_t ts;                  /* ns */
+    const uint8_t *data;
+    uint32_t caplen, len;
+    const struct wc_pcapread_packet *in;   /* offline: its flags and comments */
 };
 
 struct sniff {
     const struct wc_sniff_config *cfg;
-    struct source src[WC_SNIFF_MAX_IFACES];
+    struct source *src;           /* live: one per -i; offline: one per interface in the file */
     size_t nsrc;
+    struct wc_pcapread *rd;       /* offline input */
+    uint8_t *in_buf;              /* what rd reads: mapped, or read into memory */
+    size_t in_len;
+    int in_mapped;
     struct wc_pcapng *ng;
     pcap_dumper_t *dump;
     char *dump_tmp;               /* classic pcap is written here, then renamed */
@@ -224,25 +242,109 @@ static int open_live(struct sniff *s, struct source *src)
     return r;
 }
 
-static int open_offline(struct sniff *s, struct source *src)
+/* Maps the input (or reads it, from a pipe or "-"): the reader parses memory. */
+static int load_input(struct sniff *s)
 {
-    char ebuf[PCAP_ERRBUF_SIZE] = "";
-    struct bpf_program prog;
+    const char *path = s->cfg->read_file;
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    size_t cap = 0;
 
-    src->spec = s->cfg->read_file;
-    src->fd = -1;
-    src->p = pcap_open_offline_with_tstamp_precision(src->spec, PCAP_TSTAMP_PRECISION_NANO, ebuf);
-    if (!src->p)
-        return fail(s, "%s: cannot read: %s", src->spec, ebuf);
-    src->linktype = pcap_datalink(src->p);
-    if (s->cfg->filter) {
-        if (pcap_compile(src->p, &prog, s->cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-            return fail(s, "filter '%s': %s", s->cfg->filter, pcap_geterr(src->p));
-        if (pcap_setfilter(src->p, &prog) < 0) {
-            pcap_freecode(&prog);
-            return fail(s, "pcap_setfilter: %s", pcap_geterr(src->p));
+    if (fd < 0)
+        return fail(s, "%s: cannot read: %s", path, strerror(errno));
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+        if (m != MAP_FAILED) {
+            s->in_buf = m;
+            s->in_len = (size_t)st.st_size;
+            s->in_mapped = 1;
+            if (fd != STDIN_FILENO)
+                wc_close(fd);
+            return 0;
         }
-        pcap_freecode(&prog);
+    }
+    for (;;) {
+        ssize_t n;
+
+        if (cap - s->in_len < 65536) {
+            uint8_t *b = realloc(s->in_buf, cap = cap ? cap * 2 : 1 << 20);
+
+            if (!b) {
+                if (fd != STDIN_FILENO)
+                    wc_close(fd);
+                return fail(s, "%s: out of memory", path);
+            }
+            s->in_buf = b;
+        }
+        n = read(fd, s->in_buf + s->in_len, cap - s->in_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+
+            if (fd != STDIN_FILENO)
+                wc_close(fd);
+            return fail(s, "%s: cannot read: %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        s->in_len += (size_t)n;
+    }
+    if (fd != STDIN_FILENO)
+        wc_close(fd);
+    return 0;
+}
+
+/* One source per interface of the file, in the file's order: flows, labels and counts stay per interface. */
+static int open_offline(struct sniff *s)
+{
+    const struct wc_sniff_config *cfg = s->cfg;
+    char ebuf[512] = "";
+    size_t n;
+    int r;
+
+    if (load_input(s) < 0)
+        return -1;
+    if ((r = wc_pcapread_open(&s->rd, s->in_buf, s->in_len, ebuf, sizeof ebuf)) < 0)
+        return fail(s, "%s: cannot read: %s", cfg->read_file, r == -ENOMEM ? strerror(ENOMEM) : ebuf);
+    n = wc_pcapread_nifaces(s->rd);
+    if (n == 0)
+        return fail(s, "%s: no interface description block: no packet can be read", cfg->read_file);
+    if (!(s->src = calloc(n, sizeof *s->src)))
+        return fail(s, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const struct wc_pcapread_iface *ifc = wc_pcapread_iface(s->rd, i);
+        struct source *src = &s->src[s->nsrc++];
+        int snap = ifc->snaplen && ifc->snaplen <= INT32_MAX ? (int)ifc->snaplen : WC_SNIFF_DEFAULT_SNAPLEN;
+
+        src->s = s;
+        src->fd = -1;
+        src->ifid = (uint32_t)i;
+        src->linktype = ifc->linktype;
+        src->description = ifc->description;
+        if (ifc->name) {
+            src->spec = ifc->name;
+        } else if (n == 1) {
+            src->spec = cfg->read_file;
+        } else {
+            if (asprintf(&src->owned_spec, "%s#%zu", cfg->read_file, i) < 0) {
+                src->owned_spec = NULL;
+                return fail(s, "out of memory");
+            }
+            src->spec = src->owned_spec;
+        }
+        src->p = pcap_open_dead_with_tstamp_precision(ifc->linktype, snap, PCAP_TSTAMP_PRECISION_NANO);
+        if (!src->p)
+            return fail(s, "out of memory");
+        if (cfg->filter) {
+            if (pcap_compile(src->p, &src->prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+                return fail(s, "filter '%s' on %s (link type %s): %s", cfg->filter, src->spec,
+                            pcap_datalink_val_to_name(src->linktype) ? pcap_datalink_val_to_name(src->linktype)
+                                                                     : "unknown",
+                            pcap_geterr(src->p));
+            src->has_prog = 1;
+        }
     }
     return 0;
 }
@@ -272,11 +374,24 @@ static const char *describe_for(const struct wc_sniff_config *cfg, const char *s
     return NULL;
 }
 
+/* Offline: the input's own interface description, or where it came from. */
+static const char *offline_description(struct sniff *s, struct source *src)
+{
+    if (src->description)
+        return src->description;
+    if (!src->owned_desc && asprintf(&src->owned_desc, "read from %s", s->cfg->read_file) < 0) {
+        src->owned_desc = NULL;
+        return NULL;
+    }
+    return src->owned_desc;
+}
+
 static int open_pcapng(struct sniff *s)
 {
     const struct wc_sniff_config *cfg = s->cfg;
     struct wc_pcapng_section sec = {cfg->comments, cfg->ncomments, NULL, NULL};
-    char os[300], appl[64], desc[512];
+    const char **comments = NULL;
+    char os[300], appl[64];
     struct utsname u;
     int r;
 
@@ -286,23 +401,53 @@ static int open_pcapng(struct sniff *s)
     }
     snprintf(appl, sizeof appl, "wirecheck sniffer %s (%s)", WIRECHECK_VERSION, pcap_lib_version());
     sec.userappl = appl;
-    if ((r = wc_pcapng_open(&s->ng, cfg->write_file, &sec)) < 0)
+    if (s->rd) {
+        /* Every section of the input becomes one: its comments first, then ours. */
+        size_t n = wc_pcapread_nsection_comments(s->rd);
+
+        if (!(comments = calloc(n + cfg->ncomments + 1, sizeof *comments)))
+            return fail(s, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            comments[i] = wc_pcapread_section_comment(s->rd, i);
+        for (size_t i = 0; i < cfg->ncomments; i++)
+            comments[n + i] = cfg->comments[i];
+        sec.comments = comments;
+        sec.ncomments = n + cfg->ncomments;
+    }
+    r = wc_pcapng_open(&s->ng, cfg->write_file, &sec);
+    free(comments);
+    if (r < 0)
         return fail(s, "%s%s: %s", cfg->write_file, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
     for (size_t i = 0; i < s->nsrc; i++) {
         struct source *src = &s->src[i];
         struct wc_pcapng_iface ifc = {
-            .name = cfg->read_file ? NULL : src->spec,
+            .name = src->spec,
             .description = src->description,
             .filter = cfg->filter,
             .linktype = (uint16_t)src->linktype,
             .snaplen = (uint32_t)pcap_snapshot(src->p),
         };
+        char *both = NULL;
 
-        if (cfg->read_file) {
-            snprintf(desc, sizeof desc, "read from %s", cfg->read_file);
-            ifc.description = desc;
+        if (s->rd) {
+            const struct wc_pcapread_iface *in = wc_pcapread_iface(s->rd, i);
+
+            ifc.name = in->name;
+            ifc.snaplen = in->snaplen;
+            if (!(ifc.description = offline_description(s, src)))
+                return fail(s, "out of memory");
+            /* The file's own filter stays, and ours narrows it. */
+            if (in->filter && cfg->filter) {
+                if (asprintf(&both, "(%s) and (%s)", in->filter, cfg->filter) < 0)
+                    return fail(s, "out of memory");
+                ifc.filter = both;
+            } else if (in->filter) {
+                ifc.filter = in->filter;
+            }
         }
-        if ((r = wc_pcapng_add_iface(s->ng, &ifc)) < 0)
+        r = wc_pcapng_add_iface(s->ng, &ifc);
+        free(both);
+        if (r < 0)
             return fail(s, "%s: %s", wc_pcapng_tmpname(s->ng), strerror(-r));
         src->ifid = (uint32_t)r;
     }
@@ -312,9 +457,19 @@ static int open_pcapng(struct sniff *s)
 static int open_pcap(struct sniff *s)
 {
     const char *path = s->cfg->write_file;
+    struct stat st;
 
-    if (strcmp(path, "-") == 0) {
-        s->dump = pcap_dump_open(s->src[0].p, "-");
+    /* Classic pcap has one link type and no interface: a file of several must stay pcapng. */
+    for (size_t i = 1; i < s->nsrc; i++)
+        if (s->src[i].linktype != s->src[0].linktype)
+            return fail(s, "--format pcap holds one link type, but %s has %s (%d) and %s has %s (%d): "
+                           "write pcapng",
+                        s->src[0].spec, pcap_datalink_val_to_name(s->src[0].linktype) ?: "unknown",
+                        s->src[0].linktype, s->src[i].spec,
+                        pcap_datalink_val_to_name(s->src[i].linktype) ?: "unknown", s->src[i].linktype);
+    /* Renaming onto /dev/null or a FIFO would replace it: write those in place. */
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+        s->dump = pcap_dump_open(s->src[0].p, path);
     } else {
         if (asprintf(&s->dump_tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0) {
             s->dump_tmp = NULL;
@@ -334,31 +489,31 @@ static unsigned direction(const struct source *src, const struct wc_packet *pkt)
     return memcmp(pkt->eth_src, src->mac, 6) == 0 ? WC_DIR_OUT : WC_DIR_IN;
 }
 
-static void print_line(struct sniff *s, const struct source *src, const struct pcap_pkthdr *h,
+static void print_line(struct sniff *s, const struct source *src, const struct rec *rec,
                        const struct wc_packet *pkt, int ok, unsigned dir, const char *label)
 {
     FILE *o = s->out;
     char a[INET6_ADDRSTRLEN + 1], b[INET6_ADDRSTRLEN + 1], tbuf[32];
-    time_t sec = h->ts.tv_sec;
+    time_t sec = (time_t)(rec->ts / 1000000000u);
     struct tm tm;
 
     localtime_r(&sec, &tm);
     strftime(tbuf, sizeof tbuf, "%H:%M:%S", &tm);
-    fprintf(o, "%s.%09ld %s %s ", tbuf, (long)h->ts.tv_usec, s->cfg->read_file ? "-" : src->spec,
+    fprintf(o, "%s.%09ld %s %s ", tbuf, (long)(rec->ts % 1000000000u), src->spec,
             dir == WC_DIR_IN ? "In " : dir == WC_DIR_OUT ? "Out" : "-  ");
     if (!ok) {
-        fprintf(o, "malformed (%s), length %u\n", pkt->reason, h->len);
+        fprintf(o, "malformed (%s), length %u\n", pkt->reason, rec->len);
         return;
     }
     if (!pkt->ip_version) {
-        fprintf(o, "ethertype 0x%04x, length %u\n", pkt->ethertype, h->len);
+        fprintf(o, "ethertype 0x%04x, length %u\n", pkt->ethertype, rec->len);
         return;
     }
     wc_addr_str(pkt->ip_version, pkt->src, a, sizeof a);
     wc_addr_str(pkt->ip_version, pkt->dst, b, sizeof b);
     if (!pkt->has_l4) {
         fprintf(o, "%s %s > %s: proto %u%s, length %u\n", pkt->ip_version == 6 ? "IP6" : "IP", a, b,
-                pkt->proto, pkt->is_fragment ? " (fragment)" : "", h->len);
+                pkt->proto, pkt->is_fragment ? " (fragment)" : "", rec->len);
         return;
     }
     fprintf(o, "%s %s.%u > %s.%u: ", pkt->ip_version == 6 ? "IP6" : "IP", a, pkt->sport, b, pkt->dport);
@@ -383,42 +538,93 @@ static void print_line(struct sniff *s, const struct source *src, const struct p
     fprintf(o, "%s%s\n", *label ? "  # " : "", label);
 }
 
-static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+/* Does the input already carry this label as a comment (with or without the "\n" writers add)? */
+static int has_comment(const struct wc_pcapread_packet *in, const char *label, size_t n)
 {
-    struct source *src = (struct source *)(void *)user;
-    struct sniff *s = src->s;
-    uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+    for (size_t i = 0; i < in->ncomments; i++) {
+        const char *c = in->comments[i].s;
+        size_t m = in->comments[i].len;
+
+        while (m && (c[m - 1] == '\n' || c[m - 1] == '\0'))
+            m--;
+        if (m == n && memcmp(c, label, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void write_ng(struct sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                     const char *label)
+{
+    struct wc_pcapng_str comments[WC_PCAPREAD_MAX_COMMENTS + 1];
+    struct wc_pcapng_epb e = {src->ifid, rec->ts, rec->data, rec->caplen, rec->len, flags, comments, 0};
+    size_t n = strlen(label);
+    int r;
+
+    /* The input's comments stay; the label joins them unless one of them says it already. */
+    if (rec->in)
+        for (size_t i = 0; i < rec->in->ncomments; i++) {
+            comments[e.ncomments].s = rec->in->comments[i].s;
+            comments[e.ncomments++].len = rec->in->comments[i].len;
+        }
+    if (n && !(rec->in && has_comment(rec->in, label, n))) {
+        comments[e.ncomments].s = label;
+        comments[e.ncomments++].len = n;
+    }
+    r = wc_pcapng_write_epb(s->ng, &e);
+    if (r < 0 && !s->werr)
+        s->werr = r;
+}
+
+/* Labels, prints and writes one packet. */
+static void handle(struct sniff *s, struct source *src, const struct rec *rec)
+{
     char label[WC_LABEL_SIZE + 64] = "";
     struct wc_packet pkt;
-    unsigned dir;
-    int ok, r;
+    uint32_t flags;
+    int ok;
 
-    if (s->stop)
-        return;
-    ok = wc_decode(bytes, h->caplen, src->linktype, &pkt) == 0;
-    dir = direction(src, &pkt);
+    ok = wc_decode(rec->data, rec->caplen, src->linktype, &pkt) == 0;
+    /* Offline, the file knows the direction (and more flags); live, the MAC tells. */
+    flags = rec->in ? rec->in->flags : direction(src, &pkt);
     if (!ok) {
         s->malformed++;
         snprintf(label, sizeof label, "malformed: %s", pkt.reason);
     } else {
-        wc_flows_track(s->flows, src->ifid, ts, &pkt, label, sizeof label);
+        wc_flows_track(s->flows, src->ifid, rec->ts, &pkt, label, sizeof label);
     }
     if (s->out)
-        print_line(s, src, h, &pkt, ok, dir, label);
+        print_line(s, src, rec, &pkt, ok, flags & 3u, label);
     if (s->ng) {
-        r = wc_pcapng_write_packet(s->ng, src->ifid, ts, bytes, h->caplen, h->len, dir,
-                                   *label ? label : NULL);
-        if (r < 0 && !s->werr)
-            s->werr = r;
+        write_ng(s, src, rec, flags, label);
     } else if (s->dump) {
-        pcap_dump((u_char *)s->dump, h, bytes);
+        struct pcap_pkthdr h;
+
+        h.ts.tv_sec = (time_t)(rec->ts / 1000000000u);
+        h.ts.tv_usec = (suseconds_t)(rec->ts % 1000000000u);   /* the dumper is nanosecond-precise */
+        h.caplen = rec->caplen;
+        h.len = rec->len;
+        pcap_dump((u_char *)s->dump, &h, rec->data);
     }
     src->written++;
     s->packets++;
-    if (s->cfg->count && s->packets >= (uint64_t)s->cfg->count) {
+    if (s->cfg->count && s->packets >= (uint64_t)s->cfg->count)
         s->stop = 1;
+}
+
+static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct source *src = (struct source *)(void *)user;
+    struct sniff *s = src->s;
+    /* Nanosecond precision: tv_usec holds nanoseconds. */
+    struct rec rec = {(uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec, bytes, h->caplen,
+                      h->len, NULL};
+
+    if (s->stop)
+        return;
+    handle(s, src, &rec);
+    if (s->stop)
         pcap_breakloop(src->p);
-    }
 }
 
 static int flush_output(struct sniff *s)
@@ -541,22 +747,42 @@ static int run_live(struct sniff *s, int sfd)
 
 static int run_offline(struct sniff *s, int sfd)
 {
-    struct source *src = &s->src[0];
+    struct wc_pcapread_packet *in = malloc(sizeof *in);
+    int r = 0;
 
-    for (;;) {
-        int r = pcap_dispatch(src->p, 4096, on_packet, (u_char *)src);
+    if (!in)
+        return fail(s, "out of memory");
+    for (uint64_t n = 1; !s->stop; n++) {
+        struct source *src;
+        struct rec rec;
+        int k = wc_pcapread_next(s->rd, in);
 
-        if (r == 0 || r == PCAP_ERROR_BREAK || s->stop)
-            return 0;
-        if (r == PCAP_ERROR)
-            return fail(s, "%s: bad input after %" PRIu64 " packets: %s", src->spec, s->packets,
-                        pcap_geterr(src->p));
-        if (s->werr)
-            return fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
-                        strerror(-s->werr));
-        if (wc_signals_read(sfd) > 0)
-            return 0;
+        if (k == 0)
+            break;
+        if (k < 0) {
+            /* wc_pcapread_open checked every block: this is a bug, not bad input. */
+            r = fail(s, "%s: bad input after %" PRIu64 " packets", s->cfg->read_file, s->packets);
+            break;
+        }
+        src = &s->src[in->iface];
+        rec = (struct rec){in->ts_ns, in->data, in->caplen, in->origlen, in};
+        if (src->has_prog) {
+            struct pcap_pkthdr h = {.caplen = in->caplen, .len = in->origlen};
+
+            if (!pcap_offline_filter(&src->prog, &h, in->data))
+                continue;
+        }
+        handle(s, src, &rec);
+        if (s->werr) {
+            r = fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
+                     strerror(-s->werr));
+            break;
+        }
+        if (n % 4096 == 0 && wc_signals_read(sfd) > 0)
+            break;
     }
+    free(in);
+    return r;
 }
 
 static int close_output(struct sniff *s, int live)
@@ -758,6 +984,8 @@ static int setup(struct sniff *s, int live)
     if (live) {
         if (cfg->nifaces == 0 || cfg->nifaces > WC_SNIFF_MAX_IFACES)
             return fail(s, "1 to %d interfaces, not %zu", WC_SNIFF_MAX_IFACES, cfg->nifaces);
+        if (!(s->src = calloc(cfg->nifaces, sizeof *s->src)))
+            return fail(s, "out of memory");
         for (size_t i = 0; i < cfg->nifaces; i++) {
             struct source *src = &s->src[s->nsrc++];
 
@@ -770,12 +998,8 @@ static int setup(struct sniff *s, int live)
         }
         if (unify_linktype(s) < 0)
             return -1;
-    } else {
-        struct source *src = &s->src[s->nsrc++];
-
-        src->s = s;
-        if (open_offline(s, src) < 0)
-            return -1;
+    } else if (open_offline(s) < 0) {
+        return -1;
     }
     for (size_t i = 0; live && i < cfg->ndescribe; i++)
         if (!has_source(s, cfg->describe[i].iface))
@@ -841,9 +1065,22 @@ out:
     if (s->dump_tmp && !keep_partial)
         unlink(s->dump_tmp);
     free(s->dump_tmp);
-    for (size_t i = 0; i < s->nsrc; i++)
-        if (s->src[i].p)
-            pcap_close(s->src[i].p);
+    for (size_t i = 0; i < s->nsrc; i++) {
+        struct source *src = &s->src[i];
+
+        if (src->has_prog)
+            pcap_freecode(&src->prog);
+        if (src->p)
+            pcap_close(src->p);
+        free(src->owned_spec);
+        free(src->owned_desc);
+    }
+    free(s->src);
+    wc_pcapread_close(s->rd);
+    if (s->in_mapped)
+        munmap(s->in_buf, s->in_len);
+    else
+        free(s->in_buf);
     wc_flows_free(s->flows);
     wc_close(sfd);
     free(s);

@@ -5,6 +5,7 @@ import os
 import pathlib
 import secrets
 import signal
+import stat
 import shutil
 import struct
 import subprocess
@@ -335,3 +336,94 @@ def test_full_disk_is_an_error_and_no_valid_file(bins, tmp_path):
         assert not (mnt / "out.pcapng").exists()
     finally:
         run(["umount", str(mnt)])
+
+
+SAMPLES = pathlib.Path(__file__).resolve().parents[2] / "captures" / "samples"
+
+
+def per_frame(path, *fields):
+    rows = tshark_fields(path, "frame.number", "frame.interface_id", *fields)
+    return {int(r[0]): r[1:] for r in rows}
+
+
+@pytest.mark.parametrize("sample", ["tcp-retransmissions.pcapng", "udp-loss-reorder.pcapng", "tcp-session.pcapng"])
+def test_offline_relabels_both_sides_as_live(bins, tmp_path, sample):
+    """The samples hold both sides of the lab (interface 0 client side, 1 server side) and their comments are
+    the live sniffer's labels. Read offline, every frame gets the same label again, on the same interface:
+    the server-side copy of a segment is not a retransmission of the client-side one."""
+    src, out, js = SAMPLES / sample, tmp_path / f"relabelled-{sample}", tmp_path / "summary.json"
+    r = run([bins["sniffer"], "-r", str(src), "-w", str(out), "--json", str(js), "-v"])
+    assert r.returncode == 0, r.stderr
+    capinfos_ok(out)
+    fields = ("frame.interface_name", "frame.interface_description", "frame.comment", "frame.packet_flags")
+    want, got = per_frame(src, *fields), per_frame(out, *fields)
+    assert want.keys() == got.keys()
+    for n in want:
+        assert got[n] == want[n], f"frame {n}: expected {want[n]}, got {got[n]}"
+    names = {row[1] for row in got.values()}
+    assert len(names) == 2 and all(n.startswith("to-router@") for n in names), names
+    # The labels were computed, not copied: -v prints what the tracker said, one line per frame.
+    labels = [line.split("  # ", 1)[1] for line in r.stdout.decode().splitlines()]
+    assert labels == [want[n][3].replace("\\n", "") for n in sorted(want)]
+    # The section comments are kept.
+    info = run(["capinfos", str(out)]).stdout.decode()
+    assert "wirecheck lab scenario: samples/" in info and "interface 0 is the client side" in info
+    summary = json.loads(js.read_text())
+    ifaces = [i["name"] for i in summary["interfaces"]]
+    assert len(ifaces) == 2 and sum(i["packets"] for i in summary["interfaces"]) == len(want)
+    assert sorted({f["interface"] for f in summary["flows"]}) == sorted(ifaces)
+    if sample == "tcp-retransmissions.pcapng":
+        # Each side's flow counts only that side's resends: the same numbers tshark finds per side.
+        for f in summary["flows"]:
+            assert f["segments"][0] + f["segments"][1] < len(want), f
+
+
+def test_offline_mixed_link_types_pcapng_keeps_them_pcap_refuses(bins, tmp_path):
+    """One pcapng file with an Ethernet and a raw-IP interface: the pcapng copy keeps one IDB each; classic
+    pcap cannot hold two link types, and says so."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    def opt(code, value):
+        return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+    ip = bytes.fromhex("450000280001000040110000c0a80001c0a80002") + struct.pack(">HHHH", 1000, 2000, 8, 0)
+    eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opt(1, b"mixed\n") + opt(0, b""))
+    data += block(1, struct.pack("<HHI", 1, 0, 0) + opt(2, b"eth-side") + opt(0, b""))
+    data += block(1, struct.pack("<HHI", 101, 0, 0) + opt(2, b"raw-side") + opt(0, b""))
+    data += block(6, struct.pack("<IIIII", 0, 0, 1, len(eth), len(eth)) + eth + b"\0" * (-len(eth) % 4)
+                  + opt(1, b"from the file") + opt(0, b""))
+    data += block(6, struct.pack("<IIIII", 1, 0, 2, len(ip), len(ip)) + ip + opt(0, b""))
+    src = tmp_path / "mixed.pcapng"
+    src.write_bytes(data)
+    out = tmp_path / "mixed-out.pcapng"
+    r = run([bins["sniffer"], "-r", str(src), "-w", str(out)])
+    assert r.returncode == 0, r.stderr
+    rows = tshark_fields(out, "frame.interface_name", "frame.encap_type", "frame.comment", "udp.srcport")
+    assert [(x[0], x[3]) for x in rows] == [("eth-side", "1000"), ("raw-side", "1000")], rows
+    assert rows[0][2].split(",") == ["from the file\\n", "udp len=0\\n"], rows[0][2]
+    r = run([bins["sniffer"], "-r", str(src), "-w", str(tmp_path / "mixed.pcap"), "--format", "pcap"])
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "one link type" in err and "eth-side" in err and "raw-side" in err, err
+    assert not (tmp_path / "mixed.pcap").exists()
+
+
+def test_offline_errors_name_the_invariant_and_offset(bins, tmp_path):
+    good = (pathlib.Path(__file__).resolve().parent.parent / "data" / "sniffer-tcp-lo.pcapng").read_bytes()
+    bad = malformed_inputs(good)["trailer-mismatch"]
+    f = tmp_path / "mismatch.pcapng"
+    f.write_bytes(bad)
+    r = run([bins["sniffer"], "-r", str(f)])
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "block total length in header" in err and "don't match at offset" in err, err
+
+
+def test_offline_write_to_dev_null_keeps_the_device(bins):
+    """-w /dev/null is written in place: renaming a .partial onto it would replace the device."""
+    sample = SAMPLES / "tcp-session.pcapng"
+    for fmt in ("pcapng", "pcap"):
+        r = run([bins["sniffer"], "-r", str(sample), "-w", "/dev/null", "--format", fmt])
+        assert r.returncode == 0, r.stderr
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode), f"/dev/null is no longer a device after {fmt}"
