@@ -1,8 +1,10 @@
-/* fuzz_offline.c - the sniffer's offline path on arbitrary bytes: libpcap reads them from memory (pcap or
- * pcapng), and every packet goes through our decoder, flow labels and pcapng writer, as in sniffer -r. */
+/* fuzz_offline.c - the offline labelling on arbitrary bytes, through both readers: our pcapread (what
+ * sniffer -r uses) labels every packet per interface with its link type; libpcap reads the bytes from memory
+ * (fmemopen) into our decoder, flow labels and pcapng writer, whose output libpcap must read back whole. */
 #include "wirecheck/decode.h"
 #include "wirecheck/flow.h"
 #include "wirecheck/pcapng.h"
+#include "wirecheck/pcapread.h"
 
 #include "fuzz.h"
 
@@ -38,6 +40,29 @@ static uint64_t count_packets(int fd)
     return n;
 }
 
+/* Our reader: each packet decoded with its own interface's link type and labelled in that interface's flows. */
+static void label_with_pcapread(const uint8_t *data, size_t size)
+{
+    static struct wc_pcapread_packet pkt;
+    char err[256], label[WC_LABEL_SIZE];
+    struct wc_pcapread *r;
+    struct wc_flows *flows;
+    struct wc_packet dec;
+
+    if (wc_pcapread_open(&r, data, size, err, sizeof err) < 0)
+        return;
+    FUZZ_CHECK(flows = wc_flows_new(16));
+    while (wc_pcapread_next(r, &pkt) > 0) {
+        const struct wc_pcapread_iface *f = wc_pcapread_iface(r, pkt.iface);
+
+        FUZZ_CHECK(f);
+        if (wc_decode(pkt.data, pkt.caplen, f->linktype, &dec) == 0)
+            wc_flows_track(flows, pkt.iface, pkt.ts_ns, &dec, label, sizeof label);
+    }
+    wc_flows_free(flows);
+    wc_pcapread_close(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char errbuf[PCAP_ERRBUF_SIZE], label[WC_LABEL_SIZE + 64];
@@ -51,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pcap_t *p;
     int r;
 
+    label_with_pcapread(data, size);
     if (size == 0 || !(fp = fmemopen((void *)(uintptr_t)data, size, "r")))
         return 0;
     if (!(p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf))) {
