@@ -579,11 +579,12 @@ static void write_ng(struct sniff *s, const struct source *src, const struct rec
 /* Labels, prints and writes one packet. */
 static void handle(struct sniff *s, struct source *src, const struct rec *rec)
 {
-    char label[WC_LABEL_SIZE + 64] = "";
+    char label[WC_LABEL_SIZE + 64];
     struct wc_packet pkt;
     uint32_t flags;
     int ok;
 
+    label[0] = '\0';
     ok = wc_decode(rec->data, rec->caplen, src->linktype, &pkt) == 0;
     /* Offline, the file knows the direction (and more flags); live, the MAC tells. */
     flags = rec->in ? rec->in->flags : direction(src, &pkt);

@@ -4,7 +4,6 @@
 #include "wirecheck/seq.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +34,7 @@ struct wc_flows {
     uint32_t *buckets;
     size_t nbuckets;              /* a power of two */
     uint64_t untracked;
+    uint32_t last;                /* the flow found last, or NIL */
 };
 
 struct wc_flows *wc_flows_new(size_t max_flows)
@@ -44,6 +44,7 @@ struct wc_flows *wc_flows_new(size_t max_flows)
     if (!t || max_flows == 0 || max_flows > NIL / 2)
         goto fail;
     t->max = max_flows;
+    t->last = NIL;
     for (t->nbuckets = 64; t->nbuckets < max_flows; t->nbuckets *= 2)
         ;
     if (!(t->buckets = malloc(t->nbuckets * sizeof *t->buckets)))
@@ -87,41 +88,29 @@ const char *wc_flow_close_name(enum wc_flow_close c)
     return (unsigned)c < 4 ? names[c] : "?";
 }
 
-static uint32_t fnv(uint32_t h, const uint8_t *p, size_t n)
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
+    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
 }
 
-/* Orders the endpoints so that both directions hash alike. */
-static int endpoint_cmp(const uint8_t *a, uint16_t ap, const uint8_t *b, uint16_t bp)
+static uint64_t endpoint_hash(const uint8_t *addr, uint16_t port)
 {
-    int c = memcmp(a, b, 16);
+    uint64_t a, b;
 
-    return c ? c : (int)ap - (int)bp;
+    memcpy(&a, addr, 8);
+    memcpy(&b, addr + 8, 8);
+    return mix(mix(mix(0x243F6A8885A308D3ull, a), b), port);
 }
 
+/* Symmetric (the two endpoints' hashes are added), so both directions land in one bucket without ordering
+ * the endpoints first. */
 static uint32_t flow_hash(uint32_t iface, const struct wc_packet *p)
 {
-    uint8_t k[2 + 4 + 2 * 18];
-    const uint8_t *lo = p->src, *hi = p->dst;
-    uint16_t lop = p->sport, hip = p->dport;
+    uint64_t h = endpoint_hash(p->src, p->sport) + endpoint_hash(p->dst, p->dport);
 
-    if (endpoint_cmp(p->src, p->sport, p->dst, p->dport) > 0) {
-        lo = p->dst, hi = p->src;
-        lop = p->dport, hip = p->sport;
-    }
-    k[0] = (uint8_t)p->ip_version;
-    k[1] = p->proto;
-    memcpy(k + 2, &iface, 4);
-    memcpy(k + 6, lo, 16);
-    k[22] = (uint8_t)(lop >> 8);
-    k[23] = (uint8_t)lop;
-    memcpy(k + 24, hi, 16);
-    k[40] = (uint8_t)(hip >> 8);
-    k[41] = (uint8_t)hip;
-    return fnv(2166136261u, k, sizeof k);
+    h = mix(h, (uint64_t)iface << 16 | (uint64_t)p->proto << 8 | (uint64_t)p->ip_version);
+    return (uint32_t)(h >> 32);
 }
 
 /* Returns 0 or 1 when f is pkt's flow (the direction pkt travels), else -1. */
@@ -143,12 +132,16 @@ static int flow_match(const struct flow *f, uint32_t iface, const struct wc_pack
 static struct flow *flow_lookup(struct wc_flows *t, uint32_t iface, uint64_t ts,
                                 const struct wc_packet *p, int *dir)
 {
-    uint32_t b = flow_hash(iface, p) & (uint32_t)(t->nbuckets - 1);
+    uint32_t b;
     struct flow *f;
 
+    /* Most packets belong to the flow of the one before (a burst, or its reply). */
+    if (t->last != NIL && (*dir = flow_match(&t->flows[t->last], iface, p)) >= 0)
+        return &t->flows[t->last];
+    b = flow_hash(iface, p) & (uint32_t)(t->nbuckets - 1);
     for (uint32_t i = t->buckets[b]; i != NIL; i = t->flows[i].next)
         if ((*dir = flow_match(&t->flows[i], iface, p)) >= 0)
-            return &t->flows[i];
+            return &t->flows[t->last = i];
     if (t->n == t->max)
         return NULL;
     if (t->n == t->cap) {
@@ -173,9 +166,56 @@ static struct flow *flow_lookup(struct wc_flows *t, uint32_t iface, uint64_t ts,
     f->s.port[1] = p->dport;
     f->s.first_ns = ts;
     f->next = t->buckets[b];
-    t->buckets[b] = (uint32_t)t->n++;
+    t->buckets[b] = t->last = (uint32_t)t->n++;
     *dir = 0;
     return f;
+}
+
+/* A label under construction. Labels are built by hand, not with snprintf, which was a third of the
+ * sniffer's per-packet cost. Appends stop at the end of the buffer, which always ends in a NUL. */
+struct lbl {
+    char *s;
+    size_t n, cap;
+};
+
+static void put_mem(struct lbl *l, const char *str, size_t k)
+{
+    if (l->cap == 0)
+        return;
+    if (k > l->cap - 1 - l->n)
+        k = l->cap - 1 - l->n;
+    memcpy(l->s + l->n, str, k);
+    l->n += k;
+    l->s[l->n] = '\0';
+}
+
+/* Inlined, so that the length of a literal is known at compile time. */
+static inline void put_s(struct lbl *l, const char *str)
+{
+    put_mem(l, str, strlen(str));
+}
+
+static void put_u(struct lbl *l, uint32_t v)
+{
+    char t[10];
+    int i = 0;
+
+    do {
+        t[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i && l->n + 1 < l->cap)
+        l->s[l->n++] = t[--i];
+    if (l->cap)
+        l->s[l->n] = '\0';
+}
+
+/* prefix, number, suffix: the shape of most labels. */
+static void put_sus(struct lbl *l, const char *a, uint32_t v, const char *b)
+{
+    put_s(l, a);
+    put_u(l, v);
+    put_s(l, b);
 }
 
 /* Serial-number arithmetic (RFC 1982): is a before b? */
@@ -191,20 +231,18 @@ static void close_state(struct flow *f)
     f->s.close = f->d[0].fin && f->d[1].fin ? WC_CLOSE_FIN : WC_CLOSE_HALF;
 }
 
-static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_packet *p, char *label,
-                      size_t len)
+static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_packet *p, struct lbl *l)
 {
     struct dir_state *d = &f->d[dir], *peer = &f->d[!dir];
     struct wc_flow_side *side = &f->s.side[dir];
     uint8_t fl = p->tcp_flags;
     uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
-    size_t n = 0;
 
     side->packets++;
     side->bytes += plen;
     if (fl & WC_TCP_RST) {
         f->s.close = WC_CLOSE_RST;
-        snprintf(label, len, "RST");
+        put_s(l, "RST");
         return;
     }
     if (fl & WC_TCP_SYN) {
@@ -212,7 +250,7 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
 
         if (d->syn && d->syn_seq == p->seq) {
             side->retrans++;
-            snprintf(label, len, "retransmission of %s", synack ? "SYN-ACK" : "SYN");
+            put_s(l, synack ? "retransmission of SYN-ACK" : "retransmission of SYN");
             return;
         }
         d->syn = 1;
@@ -222,7 +260,7 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
         d->nxt = p->seq + 1;
         if (!synack)
             f->syn_ns = ts;
-        snprintf(label, len, synack ? "handshake 2/3 SYN-ACK" : "handshake 1/3 SYN");
+        put_s(l, synack ? "handshake 2/3 SYN-ACK" : "handshake 1/3 SYN");
         return;
     }
     if (!d->isn_known) {
@@ -235,19 +273,19 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
         seglen == 0 && p->ack == peer->isn + 1 && p->seq == d->isn + 1) {
         f->s.handshake = 1;
         f->s.rtt_ns = ts - f->syn_ns;
-        snprintf(label, len, "handshake 3/3 ACK");
+        put_s(l, "handshake 3/3 ACK");
         return;
     }
     if (seglen == 0) {
         if (peer->isn_known && (fl & WC_TCP_ACK))
-            snprintf(label, len, "ACK ack=%u", p->ack - peer->isn);
+            put_sus(l, "ACK ack=", p->ack - peer->isn, "");
         else
-            snprintf(label, len, "ACK");
+            put_s(l, "ACK");
         return;
     }
     if ((fl & WC_TCP_FIN) && plen == 0 && d->fin && p->seq == d->fin_seq) {
         side->retrans++;
-        snprintf(label, len, "retransmission of FIN");
+        put_s(l, "retransmission of FIN");
         return;
     }
     if (plen > 0) {
@@ -261,10 +299,12 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
 
             if (in_hole && !late) {
                 side->ooo++;
-                n = (size_t)snprintf(label, len, "out-of-order seq=%u len=%u", rel, plen);
+                put_sus(l, "out-of-order seq=", rel, " len=");
+                put_u(l, plen);
             } else {
                 side->retrans++;
-                n = (size_t)snprintf(label, len, "retransmission of seq=%u len=%u", rel, plen);
+                put_sus(l, "retransmission of seq=", rel, " len=");
+                put_u(l, plen);
             }
             if (in_hole && p->seq == d->hole_lo) {
                 d->hole_lo = p->seq + plen;
@@ -278,7 +318,8 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
                 d->hole_hi = p->seq;
                 d->hole_ns = ts;
             }
-            n = (size_t)snprintf(label, len, "data seq=%u len=%u", rel, plen);
+            put_sus(l, "data seq=", rel, " len=");
+            put_u(l, plen);
         }
     }
     if (seq_lt(d->nxt, p->seq + seglen))
@@ -287,8 +328,7 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
         d->fin = 1;
         d->fin_seq = p->seq + plen;
         close_state(f);
-        if (n < len)
-            snprintf(label + n, len - n, "%sFIN", n ? ", " : "");
+        put_s(l, l->n ? ", FIN" : "FIN");
     }
 }
 
@@ -307,7 +347,7 @@ static void seen_clear(struct dir_state *d, uint32_t s)
     d->seen[(s % WC_SEQ_WINDOW) / 64] &= ~(1ull << (s % 64));
 }
 
-static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *label, size_t len)
+static void label_udp(struct flow *f, int dir, const struct wc_packet *p, struct lbl *l)
 {
     struct dir_state *d = &f->d[dir];
     struct wc_flow_side *side = &f->s.side[dir];
@@ -316,7 +356,7 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *
     side->packets++;
     side->bytes += p->payload_len;
     if (!p->payload || wc_seq_decode(p->payload, p->payload_caplen, &s) < 0) {
-        snprintf(label, len, "udp len=%u", p->payload_len);
+        put_sus(l, "udp len=", p->payload_len, "");
         return;
     }
     side->tagged++;
@@ -324,12 +364,12 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *
         d->udp_started = 1;
         d->udp_max = s;
         seen_set(d, s);
-        snprintf(label, len, "udp seq=%u", s);
+        put_sus(l, "udp seq=", s, "");
         return;
     }
     if (s == m || (s < m && m - s < WC_SEQ_WINDOW && seen_test(d, s))) {
         side->dup++;
-        snprintf(label, len, "udp seq=%u duplicate", s);
+        put_sus(l, "udp seq=", s, " duplicate");
         return;
     }
     if (s < m) {
@@ -338,7 +378,8 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *
             side->lost--;
         if (m - s < WC_SEQ_WINDOW)
             seen_set(d, s);
-        snprintf(label, len, "udp seq=%u reordered (after %u)", s, m);
+        put_sus(l, "udp seq=", s, " reordered (after ");
+        put_sus(l, "", m, ")");
         return;
     }
     /* Moving the window: numbers that drop out of it are forgotten. */
@@ -350,16 +391,18 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, char *
     seen_set(d, s);
     d->udp_max = s;
     if (s == m + 1) {
-        snprintf(label, len, "udp seq=%u", s);
+        put_sus(l, "udp seq=", s, "");
         return;
     }
     side->lost += s - m - 1;
-    snprintf(label, len, "udp seq=%u follows a gap of %u (loss?)", s, s - m - 1);
+    put_sus(l, "udp seq=", s, " follows a gap of ");
+    put_sus(l, "", s - m - 1, " (loss?)");
 }
 
 int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const struct wc_packet *pkt,
                    char *label, size_t len)
 {
+    struct lbl l = {label, 0, len};
     struct flow *f;
     int dir;
 
@@ -369,13 +412,13 @@ int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const str
         return -EPROTONOSUPPORT;
     if (!(f = flow_lookup(t, iface, ts_ns, pkt, &dir))) {
         t->untracked++;
-        snprintf(label, len, "untracked: flow table full");
+        put_s(&l, "untracked: flow table full");
         return -ENOSPC;
     }
     f->s.last_ns = ts_ns;
     if (pkt->proto == 6)
-        label_tcp(f, dir, ts_ns, pkt, label, len);
+        label_tcp(f, dir, ts_ns, pkt, &l);
     else
-        label_udp(f, dir, pkt, label, len);
+        label_udp(f, dir, pkt, &l);
     return 0;
 }
