@@ -129,8 +129,12 @@ def test_connection_flood_past_fd_limit(bins, free_port):
         for s in flood:
             s.close()
         good_client(bins, port)
-        assert p.stderr().count(b"out of file descriptors") == 1, p.stderr()
-        proc.poll_until(lambda: b"available again" in p.stderr(), timeout=5, what="the recovery log line")
+        # Every episode of running out ends with a recovery line once the flood is gone.
+        proc.poll_until(lambda: p.stderr().count(b"available again") == p.stderr().count(b"out of file descriptors"),
+                        timeout=5, what="a recovery log line for each episode")
+        # Logged once per episode, not once per refused connection (about 90 were refused). Connections that
+        # close during the flood can end an episode and start another, so allow a couple.
+        assert 1 <= p.stderr().count(b"out of file descriptors") <= 3, p.stderr()
     finally:
         p.close()
 
