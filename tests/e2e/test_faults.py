@@ -115,10 +115,11 @@ def test_server_drops_privileges_after_binding(bins, server):
     kind = socket.SOCK_STREAM if server == "tcp-server" else socket.SOCK_DGRAM
     port = privileged_port(kind)
     with proc.Process([bins[server], "-p", str(port), "-4", "-Z", "nobody"], name=server) as p:
-        if server == "tcp-server":
-            proc.wait_tcp_listening("127.0.0.1", port, p)
-        else:
-            proc.wait_udp_answering("127.0.0.1", port, p)
+        # The port accepts connections as soon as it is bound, before the drop; "listening on" is logged
+        # after it, so that line is the readiness to wait for.
+        proc.poll_until(lambda: b"listening on" in p.stderr() or not p.alive(), timeout=10,
+                        what=f"{server} logging that it listens")
+        assert p.alive(), p.describe()
         st = status_fields(p.pid)
         want_uid, want_gid = [str(nobody.pw_uid)] * 4, [str(nobody.pw_gid)] * 4
         assert st["Uid"].split() == want_uid, f"Uid (real, effective, saved, fs): want {want_uid}, got {st['Uid']}"
