@@ -82,23 +82,11 @@ def test_sender_that_never_reads_gets_backpressure(bins, server):
     p, port = server()
     base = rss_kib(p.pid)
     hog = socket.create_connection(("127.0.0.1", port))
-    hog.setblocking(False)
-    sent = 0
-    chunk = b"z" * 65536
-
-    def blocked():
-        nonlocal sent
-        try:
-            while True:
-                sent += hog.send(chunk)
-        except BlockingIOError:
-            return True
-    proc.poll_until(blocked, timeout=10, what="hog blocked by back-pressure")
-    # Keep pushing for a while: the total must not grow once both buffers are full.
-    first = sent
-    for _ in range(20):
-        blocked()
-    assert sent - first < 4 << 20, f"server kept reading: {sent - first} more bytes"
+    first = proc.send_until_blocked(hog)
+    assert first < 64 << 20, f"server kept reading a non-reading client: {first} bytes accepted"
+    # Keep pushing: nothing more may go in once both buffers are full.
+    more = sum(proc.send_until_blocked(hog) for _ in range(20))
+    assert more < 4 << 20, f"server kept reading: {more} more bytes"
     good_client(bins, port)
     assert rss_kib(p.pid) - base < 8 * 1024, "server buffered the hog's bytes in user space"
     hog.close()

@@ -149,21 +149,10 @@ def test_idle_and_non_reading_clients_do_not_block_others(bins, tcp_server):
     partial = socket.create_connection(("127.0.0.1", tcp_server))
     partial.sendall(b"half a line with no end")
     hog = socket.create_connection(("127.0.0.1", tcp_server))
-    hog.setblocking(False)
-    sent = 0
     try:
         # The hog writes until both socket buffers are full: the server must
         # stop reading it (back-pressure) instead of buffering without bound.
-        chunk = b"x" * 65536
-
-        def hog_blocked():
-            nonlocal sent
-            try:
-                while True:
-                    sent += hog.send(chunk)
-            except BlockingIOError:
-                return sent > 0
-        proc.poll_until(hog_blocked, timeout=10, what="non-reading client filling its buffers")
+        sent = proc.send_until_blocked(hog)
         r = run([bins["tcp-client"], "-t", "5", "127.0.0.1", str(tcp_server)], b"still served\n", timeout=10)
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"FROM SERVER: STILL SERVED\n"
