@@ -277,15 +277,11 @@ static int load_input(struct sniff *s)
             }
             s->in_buf = b;
         }
-        n = read(fd, s->in_buf + s->in_len, cap - s->in_len);
-        if (n < 0 && errno == EINTR)
-            continue;
+        n = wc_read(fd, s->in_buf + s->in_len, cap - s->in_len);
         if (n < 0) {
-            int e = errno;
-
             if (fd != STDIN_FILENO)
                 wc_close(fd);
-            return fail(s, "%s: cannot read: %s", path, strerror(e));
+            return fail(s, "%s: cannot read: %s", path, strerror((int)-n));
         }
         if (n == 0)
             break;
