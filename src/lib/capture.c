@@ -1,5 +1,7 @@
 /* capture.c - the sniffer's engine: one pcap handle per interface (opened inside its netns), one poll loop, labels, output. */
 #include "wirecheck/capture.h"
+#include "capture_int.h"
+#include "capture_report.h"
 
 #include "wirecheck/decode.h"
 #include "wirecheck/flow.h"
@@ -26,57 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-struct source {
-    pcap_t *p;                    /* offline: a dead handle for the filter and classic pcap output */
-    const char *spec;             /* as given: "IFACE" or "IFACE@NETNS"; offline: the file's if_name */
-    char ifname[IF_NAMESIZE];
-    const char *netns;            /* NULL: ours */
-    const char *description;
-    int linktype;
-    int fd;                       /* selectable fd, -1 when gone */
-    uint8_t mac[6];
-    int has_mac;                  /* direction comes from comparing source MACs */
-    uint32_t ifid;
-    uint64_t start_ns, written;
-    struct pcap_stat st;
-    int have_stats;
-    struct bpf_program prog;      /* offline -f, compiled for this interface's link type */
-    int has_prog;
-    char *owned_spec, *owned_desc;  /* offline: a name and a description made up here */
-    struct sniff *s;              /* back pointer for pcap's callback */
-};
 
-/* One packet, whichever way it came in. */
-struct rec {
-    uint64_t ts;                  /* ns */
-    const uint8_t *data;
-    uint32_t caplen, len;
-    const struct wc_pcapread_packet *in;   /* offline: its flags and comments */
-};
 
-struct sniff {
-    const struct wc_sniff_config *cfg;
-    struct source *src;           /* live: one per -i; offline: one per interface in the file */
-    size_t nsrc;
-    struct wc_pcapread *rd;       /* offline input */
-    uint8_t *in_buf;              /* what rd reads: mapped, or read into memory */
-    size_t in_len;
-    int in_mapped;
-    struct wc_pcapng *ng;
-    pcap_dumper_t *dump;
-    char *dump_tmp;               /* classic pcap is written here, then renamed */
-    struct wc_flows *flows;
-    FILE *out;                    /* -v lines */
-    uint64_t packets, malformed;
-    int stop;                     /* -c reached */
-    int werr;                     /* first output error, -errno */
-    char *errbuf;
-    size_t errlen;
-};
-
-static int fail(struct sniff *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct sniff *s, const char *fmt, ...)
+int wc_sniff_fail(struct sniff *s, const char *fmt, ...)
 {
     va_list ap;
 
@@ -109,19 +63,19 @@ static int netns_enter(struct sniff *s, const char *name, int *back)
     int fd;
 
     if (strchr(name, '/') || !*name)
-        return fail(s, "network namespace '%s': not a name in /run/netns", name);
+        return wc_sniff_fail(s, "network namespace '%s': not a name in /run/netns", name);
     snprintf(path, sizeof path, "/run/netns/%s", name);
     *back = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (*back < 0)
-        return fail(s, "open /proc/self/ns/net: %s", strerror(errno));
+        return wc_sniff_fail(s, "open /proc/self/ns/net: %s", strerror(errno));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fail(s, "network namespace %s: %s", path, strerror(errno));
+        wc_sniff_fail(s, "network namespace %s: %s", path, strerror(errno));
         wc_close(*back);
         return -1;
     }
     if (setns(fd, CLONE_NEWNET) < 0) {
-        fail(s, "setns(%s): %s%s", path, strerror(errno),
+        wc_sniff_fail(s, "setns(%s): %s%s", path, strerror(errno),
              errno == EPERM ? " (entering a namespace needs CAP_SYS_ADMIN)" : "");
         wc_close(fd);
         wc_close(*back);
@@ -137,7 +91,7 @@ static int netns_leave(struct sniff *s, int back)
 
     wc_close(back);
     if (r < 0)
-        return fail(s, "setns back to the original namespace: %s", strerror(errno));
+        return wc_sniff_fail(s, "setns back to the original namespace: %s", strerror(errno));
     return 0;
 }
 
@@ -167,16 +121,16 @@ static int pcap_fail(struct sniff *s, struct source *src, int r, const char *wha
 
     switch (r) {
     case PCAP_ERROR_PERM_DENIED:
-        return fail(s, "%s: %s: permission denied: capturing needs CAP_NET_RAW "
+        return wc_sniff_fail(s, "%s: %s: permission denied: capturing needs CAP_NET_RAW "
                        "(run as root, or setcap cap_net_raw,cap_net_admin=eip on the binary)%s%s",
                     src->spec, what, *e ? ": " : "", e);
     case PCAP_ERROR_NO_SUCH_DEVICE:
-        return fail(s, "%s: no such interface%s%s", src->spec, src->netns ? " in netns " : "",
+        return wc_sniff_fail(s, "%s: no such interface%s%s", src->spec, src->netns ? " in netns " : "",
                     src->netns ? src->netns : "");
     case PCAP_ERROR_IFACE_NOT_UP:
-        return fail(s, "%s: interface is down", src->spec);
+        return wc_sniff_fail(s, "%s: interface is down", src->spec);
     default:
-        return fail(s, "%s: %s: %s", src->spec, what, *e ? e : pcap_statustostr(r));
+        return wc_sniff_fail(s, "%s: %s: %s", src->spec, what, *e ? e : pcap_statustostr(r));
     }
 }
 
@@ -188,7 +142,7 @@ static int activate(struct sniff *s, struct source *src)
     int r;
 
     if (!(src->p = pcap_create(src->ifname, ebuf)))
-        return fail(s, "%s: pcap_create: %s", src->spec, ebuf);
+        return wc_sniff_fail(s, "%s: pcap_create: %s", src->spec, ebuf);
     pcap_set_snaplen(src->p, cfg->snaplen);
     pcap_set_promisc(src->p, 1);
     /* Immediate mode would turn TPACKET_V3 off: let the kernel fill blocks. */
@@ -204,16 +158,16 @@ static int activate(struct sniff *s, struct source *src)
         fprintf(stderr, "%s: warning: %s: %s\n", "sniffer", src->spec, pcap_geterr(src->p));
     if (cfg->filter) {
         if (pcap_compile(src->p, &prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-            return fail(s, "%s: filter '%s': %s", src->spec, cfg->filter, pcap_geterr(src->p));
+            return wc_sniff_fail(s, "%s: filter '%s': %s", src->spec, cfg->filter, pcap_geterr(src->p));
         r = pcap_setfilter(src->p, &prog);
         pcap_freecode(&prog);
         if (r < 0)
-            return fail(s, "%s: pcap_setfilter: %s", src->spec, pcap_geterr(src->p));
+            return wc_sniff_fail(s, "%s: pcap_setfilter: %s", src->spec, pcap_geterr(src->p));
     }
     if (pcap_setnonblock(src->p, 1, ebuf) < 0)
-        return fail(s, "%s: pcap_setnonblock: %s", src->spec, ebuf);
+        return wc_sniff_fail(s, "%s: pcap_setnonblock: %s", src->spec, ebuf);
     if ((src->fd = pcap_get_selectable_fd(src->p)) < 0)
-        return fail(s, "%s: no selectable fd", src->spec);
+        return wc_sniff_fail(s, "%s: no selectable fd", src->spec);
     src->linktype = pcap_datalink(src->p);
     read_mac(src);
     src->start_ns = wall_ns();
@@ -227,7 +181,7 @@ static int open_live(struct sniff *s, struct source *src)
     int back = -1, r;
 
     if (n == 0 || n >= sizeof src->ifname)
-        return fail(s, "interface '%s': the name must have 1 to %d characters", src->spec,
+        return wc_sniff_fail(s, "interface '%s': the name must have 1 to %d characters", src->spec,
                     IF_NAMESIZE - 1);
     memcpy(src->ifname, src->spec, n);
     src->ifname[n] = '\0';
@@ -251,7 +205,7 @@ static int load_input(struct sniff *s)
     size_t cap = 0;
 
     if (fd < 0)
-        return fail(s, "%s: cannot read: %s", path, strerror(errno));
+        return wc_sniff_fail(s, "%s: cannot read: %s", path, strerror(errno));
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 
@@ -273,7 +227,7 @@ static int load_input(struct sniff *s)
             if (!b) {
                 if (fd != STDIN_FILENO)
                     wc_close(fd);
-                return fail(s, "%s: out of memory", path);
+                return wc_sniff_fail(s, "%s: out of memory", path);
             }
             s->in_buf = b;
         }
@@ -281,7 +235,7 @@ static int load_input(struct sniff *s)
         if (n < 0) {
             if (fd != STDIN_FILENO)
                 wc_close(fd);
-            return fail(s, "%s: cannot read: %s", path, strerror((int)-n));
+            return wc_sniff_fail(s, "%s: cannot read: %s", path, strerror((int)-n));
         }
         if (n == 0)
             break;
@@ -303,12 +257,12 @@ static int open_offline(struct sniff *s)
     if (load_input(s) < 0)
         return -1;
     if ((r = wc_pcapread_open(&s->rd, s->in_buf, s->in_len, ebuf, sizeof ebuf)) < 0)
-        return fail(s, "%s: cannot read: %s", cfg->read_file, r == -ENOMEM ? strerror(ENOMEM) : ebuf);
+        return wc_sniff_fail(s, "%s: cannot read: %s", cfg->read_file, r == -ENOMEM ? strerror(ENOMEM) : ebuf);
     n = wc_pcapread_nifaces(s->rd);
     if (n == 0)
-        return fail(s, "%s: no interface description block: no packet can be read", cfg->read_file);
+        return wc_sniff_fail(s, "%s: no interface description block: no packet can be read", cfg->read_file);
     if (!(s->src = calloc(n, sizeof *s->src)))
-        return fail(s, "out of memory");
+        return wc_sniff_fail(s, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const struct wc_pcapread_iface *ifc = wc_pcapread_iface(s->rd, i);
         struct source *src = &s->src[s->nsrc++];
@@ -326,16 +280,16 @@ static int open_offline(struct sniff *s)
         } else {
             if (asprintf(&src->owned_spec, "%s#%zu", cfg->read_file, i) < 0) {
                 src->owned_spec = NULL;
-                return fail(s, "out of memory");
+                return wc_sniff_fail(s, "out of memory");
             }
             src->spec = src->owned_spec;
         }
         src->p = pcap_open_dead_with_tstamp_precision(ifc->linktype, snap, PCAP_TSTAMP_PRECISION_NANO);
         if (!src->p)
-            return fail(s, "out of memory");
+            return wc_sniff_fail(s, "out of memory");
         if (cfg->filter) {
             if (pcap_compile(src->p, &src->prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-                return fail(s, "filter '%s' on %s (link type %s): %s", cfg->filter, src->spec,
+                return wc_sniff_fail(s, "filter '%s' on %s (link type %s): %s", cfg->filter, src->spec,
                             pcap_datalink_val_to_name(src->linktype) ? pcap_datalink_val_to_name(src->linktype)
                                                                      : "unknown",
                             pcap_geterr(src->p));
@@ -354,7 +308,7 @@ static int unify_linktype(struct sniff *s)
         if (b->linktype == a->linktype)
             continue;
         if (pcap_set_datalink(b->p, a->linktype) < 0)
-            return fail(s, "%s has link type %s and %s has %s: one file holds one link type",
+            return wc_sniff_fail(s, "%s has link type %s and %s has %s: one file holds one link type",
                         b->spec, pcap_datalink_val_to_name(b->linktype), a->spec,
                         pcap_datalink_val_to_name(a->linktype));
         b->linktype = a->linktype;
@@ -402,7 +356,7 @@ static int open_pcapng(struct sniff *s)
         size_t n = wc_pcapread_nsection_comments(s->rd);
 
         if (!(comments = calloc(n + cfg->ncomments + 1, sizeof *comments)))
-            return fail(s, "out of memory");
+            return wc_sniff_fail(s, "out of memory");
         for (size_t i = 0; i < n; i++)
             comments[i] = wc_pcapread_section_comment(s->rd, i);
         for (size_t i = 0; i < cfg->ncomments; i++)
@@ -413,7 +367,7 @@ static int open_pcapng(struct sniff *s)
     r = wc_pcapng_open(&s->ng, cfg->write_file, &sec);
     free(comments);
     if (r < 0)
-        return fail(s, "%s%s: %s", cfg->write_file, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
+        return wc_sniff_fail(s, "%s%s: %s", cfg->write_file, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
     for (size_t i = 0; i < s->nsrc; i++) {
         struct source *src = &s->src[i];
         struct wc_pcapng_iface ifc = {
@@ -431,11 +385,11 @@ static int open_pcapng(struct sniff *s)
             ifc.name = in->name;
             ifc.snaplen = in->snaplen;
             if (!(ifc.description = offline_description(s, src)))
-                return fail(s, "out of memory");
+                return wc_sniff_fail(s, "out of memory");
             /* The file's own filter stays, and ours narrows it. */
             if (in->filter && cfg->filter) {
                 if (asprintf(&both, "(%s) and (%s)", in->filter, cfg->filter) < 0)
-                    return fail(s, "out of memory");
+                    return wc_sniff_fail(s, "out of memory");
                 ifc.filter = both;
             } else if (in->filter) {
                 ifc.filter = in->filter;
@@ -444,7 +398,7 @@ static int open_pcapng(struct sniff *s)
         r = wc_pcapng_add_iface(s->ng, &ifc);
         free(both);
         if (r < 0)
-            return fail(s, "%s: %s", wc_pcapng_tmpname(s->ng), strerror(-r));
+            return wc_sniff_fail(s, "%s: %s", wc_pcapng_tmpname(s->ng), strerror(-r));
         src->ifid = (uint32_t)r;
     }
     return 0;
@@ -458,7 +412,7 @@ static int open_pcap(struct sniff *s)
     /* Classic pcap has one link type and no interface: a file of several must stay pcapng. */
     for (size_t i = 1; i < s->nsrc; i++)
         if (s->src[i].linktype != s->src[0].linktype)
-            return fail(s, "--format pcap holds one link type, but %s has %s (%d) and %s has %s (%d): "
+            return wc_sniff_fail(s, "--format pcap holds one link type, but %s has %s (%d) and %s has %s (%d): "
                            "write pcapng",
                         s->src[0].spec, pcap_datalink_val_to_name(s->src[0].linktype) ?: "unknown",
                         s->src[0].linktype, s->src[i].spec,
@@ -469,12 +423,12 @@ static int open_pcap(struct sniff *s)
     } else {
         if (asprintf(&s->dump_tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0) {
             s->dump_tmp = NULL;
-            return fail(s, "out of memory");
+            return wc_sniff_fail(s, "out of memory");
         }
         s->dump = pcap_dump_open(s->src[0].p, s->dump_tmp);
     }
     if (!s->dump)
-        return fail(s, "%s", pcap_geterr(s->src[0].p));
+        return wc_sniff_fail(s, "%s", pcap_geterr(s->src[0].p));
     return 0;
 }
 
@@ -647,7 +601,7 @@ static int make_ready_file(struct sniff *s)
         return 0;
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return fail(s, "ready file %s: %s", path, strerror(errno));
+        return wc_sniff_fail(s, "ready file %s: %s", path, strerror(errno));
     wc_close(fd);
     return 0;
 }
@@ -715,7 +669,7 @@ static int run_live(struct sniff *s, int sfd)
             wake = drain_until;
         timeout = wake > now ? (int)((wake - now + ms - 1) / ms) : 0;
         if ((r = wc_poll(pfd, n + 1, timeout)) < 0)
-            return fail(s, "poll: %s", strerror(-r));
+            return wc_sniff_fail(s, "poll: %s", strerror(-r));
         if (pfd[n].revents & POLLIN) {
             int sig = wc_signals_read(sfd);
 
@@ -731,7 +685,7 @@ static int run_live(struct sniff *s, int sfd)
             flush_output(s);
         }
         if (s->werr)
-            return fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
+            return wc_sniff_fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
                         strerror(-s->werr));
         if (s->stop)
             return 0;
@@ -748,7 +702,7 @@ static int run_offline(struct sniff *s, int sfd)
     int r = 0;
 
     if (!in)
-        return fail(s, "out of memory");
+        return wc_sniff_fail(s, "out of memory");
     for (uint64_t n = 1; !s->stop; n++) {
         struct source *src;
         struct rec rec;
@@ -758,7 +712,7 @@ static int run_offline(struct sniff *s, int sfd)
             break;
         if (k < 0) {
             /* wc_pcapread_open checked every block: this is a bug, not bad input. */
-            r = fail(s, "%s: bad input after %" PRIu64 " packets", s->cfg->read_file, s->packets);
+            r = wc_sniff_fail(s, "%s: bad input after %" PRIu64 " packets", s->cfg->read_file, s->packets);
             break;
         }
         src = &s->src[in->iface];
@@ -771,7 +725,7 @@ static int run_offline(struct sniff *s, int sfd)
         }
         handle(s, src, &rec);
         if (s->werr) {
-            r = fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
+            r = wc_sniff_fail(s, "writing %s: %s", s->ng ? wc_pcapng_tmpname(s->ng) : s->dump_tmp,
                      strerror(-s->werr));
             break;
         }
@@ -799,7 +753,7 @@ static int close_output(struct sniff *s, int live)
         r = wc_pcapng_close(s->ng);
         s->ng = NULL;
         if (r < 0)
-            return fail(s, "writing %s: %s (the incomplete capture is left in %s%s)", path,
+            return wc_sniff_fail(s, "writing %s: %s (the incomplete capture is left in %s%s)", path,
                         strerror(-r), path, WC_PCAPNG_PARTIAL_SUFFIX);
     } else if (s->dump) {
         FILE *f = pcap_dump_file(s->dump);
@@ -813,154 +767,9 @@ static int close_output(struct sniff *s, int live)
         if (r == 0 && s->dump_tmp && rename(s->dump_tmp, path) < 0)
             r = -errno;
         if (r < 0)
-            return fail(s, "writing %s: %s (the incomplete capture is left in %s)", path,
+            return wc_sniff_fail(s, "writing %s: %s (the incomplete capture is left in %s)", path,
                         strerror(-r), s->dump_tmp ? s->dump_tmp : "standard output");
     }
-    return 0;
-}
-
-static void json_str(FILE *f, const char *str)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)str; p && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static const char *src_name(const struct sniff *s, uint32_t ifid)
-{
-    return ifid < s->nsrc ? s->src[ifid].spec : "?";
-}
-
-static void summary_stderr(const struct sniff *s, int live)
-{
-    size_t nf = wc_flows_count(s->flows);
-
-    for (size_t i = 0; i < s->nsrc; i++) {
-        const struct source *src = &s->src[i];
-
-        if (live && src->have_stats)
-            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped\n", src->spec,
-                    src->written, src->st.ps_recv, src->st.ps_drop);
-        else
-            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets\n", src->spec, src->written);
-    }
-    fprintf(stderr, "sniffer: %zu flows, %" PRIu64 " malformed packets, %" PRIu64 " untracked\n", nf,
-            s->malformed, wc_flows_untracked(s->flows));
-    for (size_t i = 0; i < nf; i++) {
-        const struct wc_flow_summary *f = wc_flows_get(s->flows, i);
-        const struct wc_flow_side *a = &f->side[0], *b = &f->side[1];
-        char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
-
-        wc_addr_str(f->ip_version, f->addr[0], x, sizeof x);
-        wc_addr_str(f->ip_version, f->addr[1], y, sizeof y);
-        fprintf(stderr, "sniffer:   %s %s:%u > %s:%u at %s: ", f->proto == 6 ? "tcp" : "udp", x,
-                f->port[0], y, f->port[1], src_name(s, f->iface));
-        if (f->proto == 6) {
-            if (f->handshake)
-                fprintf(stderr, "handshake rtt %.3f ms, ", f->rtt_ns / 1e6);
-            else
-                fprintf(stderr, "no handshake seen, ");
-            fprintf(stderr,
-                    "segments %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64
-                    ", retransmissions %" PRIu64 ", out-of-order %" PRIu64 ", %s\n",
-                    a->packets, b->packets, a->bytes, b->bytes, a->retrans + b->retrans,
-                    a->ooo + b->ooo, wc_flow_close_name(f->close));
-        } else {
-            fprintf(stderr,
-                    "datagrams %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64 ", lost %" PRIu64
-                    "/%" PRIu64 ", duplicates %" PRIu64 "/%" PRIu64 ", reordered %" PRIu64 "/%" PRIu64
-                    "\n",
-                    a->packets, b->packets, a->bytes, b->bytes, a->lost, b->lost, a->dup, b->dup,
-                    a->reordered, b->reordered);
-        }
-    }
-}
-
-static void json_pair(FILE *f, const char *name, uint64_t a, uint64_t b)
-{
-    fprintf(f, ", \"%s\": [%" PRIu64 ", %" PRIu64 "]", name, a, b);
-}
-
-static void json_flow(FILE *f, const struct sniff *s, const struct wc_flow_summary *fl)
-{
-    const struct wc_flow_side *a = &fl->side[0], *b = &fl->side[1];
-    char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
-
-    wc_addr_str(fl->ip_version, fl->addr[0], x, sizeof x);
-    wc_addr_str(fl->ip_version, fl->addr[1], y, sizeof y);
-    fprintf(f, "    {\"interface\": ");
-    json_str(f, src_name(s, fl->iface));
-    fprintf(f, ", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u",
-            fl->proto == 6 ? "tcp" : "udp", x, fl->port[0], y, fl->port[1]);
-    fprintf(f, ", \"first\": %.9f, \"last\": %.9f", fl->first_ns / 1e9, fl->last_ns / 1e9);
-    if (fl->proto == 6) {
-        fprintf(f, ", \"handshake\": %s, \"rtt_ms\": ", fl->handshake ? "true" : "false");
-        if (fl->handshake)
-            fprintf(f, "%.6f", fl->rtt_ns / 1e6);
-        else
-            fprintf(f, "null");
-        fprintf(f, ", \"close\": \"%s\"", wc_flow_close_name(fl->close));
-        json_pair(f, "segments", a->packets, b->packets);
-        json_pair(f, "bytes", a->bytes, b->bytes);
-        json_pair(f, "retransmissions", a->retrans, b->retrans);
-        json_pair(f, "out_of_order", a->ooo, b->ooo);
-    } else {
-        json_pair(f, "datagrams", a->packets, b->packets);
-        json_pair(f, "bytes", a->bytes, b->bytes);
-        json_pair(f, "tagged", a->tagged, b->tagged);
-        json_pair(f, "lost", a->lost, b->lost);
-        json_pair(f, "duplicates", a->dup, b->dup);
-        json_pair(f, "reordered", a->reordered, b->reordered);
-    }
-    fprintf(f, "}");
-}
-
-static int write_json(struct sniff *s, int live)
-{
-    const char *path = s->cfg->json_file;
-    int to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "we");
-    size_t nf = wc_flows_count(s->flows);
-    int bad;
-
-    if (!f)
-        return fail(s, "%s: %s", path, strerror(errno));
-    fprintf(f, "{\n  \"packets\": %" PRIu64 ", \"malformed\": %" PRIu64 ", \"untracked\": %" PRIu64
-               ",\n  \"interfaces\": [\n", s->packets, s->malformed, wc_flows_untracked(s->flows));
-    for (size_t i = 0; i < s->nsrc; i++) {
-        const struct source *src = &s->src[i];
-
-        fprintf(f, "    {\"name\": ");
-        json_str(f, src->spec);
-        fprintf(f, ", \"description\": ");
-        if (src->description)
-            json_str(f, src->description);
-        else
-            fprintf(f, "null");
-        fprintf(f, ", \"packets\": %" PRIu64, src->written);
-        if (live && src->have_stats)
-            fprintf(f, ", \"recv\": %u, \"drop\": %u, \"ifdrop\": %u", src->st.ps_recv,
-                    src->st.ps_drop, src->st.ps_ifdrop);
-        fprintf(f, "}%s\n", i + 1 < s->nsrc ? "," : "");
-    }
-    fprintf(f, "  ],\n  \"flows\": [\n");
-    for (size_t i = 0; i < nf; i++) {
-        json_flow(f, s, wc_flows_get(s->flows, i));
-        fprintf(f, "%s\n", i + 1 < nf ? "," : "");
-    }
-    fprintf(f, "  ]\n}\n");
-    bad = fflush(f) != 0 || ferror(f);
-    if (!to_stdout && fclose(f) != 0)
-        bad = 1;
-    if (bad)
-        return fail(s, "writing %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -977,12 +786,12 @@ static int setup(struct sniff *s, int live)
     const struct wc_sniff_config *cfg = s->cfg;
 
     if (!(s->flows = wc_flows_new(cfg->max_flows)))
-        return fail(s, "flow table: %s", strerror(errno));
+        return wc_sniff_fail(s, "flow table: %s", strerror(errno));
     if (live) {
         if (cfg->nifaces == 0 || cfg->nifaces > WC_SNIFF_MAX_IFACES)
-            return fail(s, "1 to %d interfaces, not %zu", WC_SNIFF_MAX_IFACES, cfg->nifaces);
+            return wc_sniff_fail(s, "1 to %d interfaces, not %zu", WC_SNIFF_MAX_IFACES, cfg->nifaces);
         if (!(s->src = calloc(cfg->nifaces, sizeof *s->src)))
-            return fail(s, "out of memory");
+            return wc_sniff_fail(s, "out of memory");
         for (size_t i = 0; i < cfg->nifaces; i++) {
             struct source *src = &s->src[s->nsrc++];
 
@@ -1000,13 +809,13 @@ static int setup(struct sniff *s, int live)
     }
     for (size_t i = 0; live && i < cfg->ndescribe; i++)
         if (!has_source(s, cfg->describe[i].iface))
-            return fail(s, "--describe %s: not one of the -i interfaces", cfg->describe[i].iface);
+            return wc_sniff_fail(s, "--describe %s: not one of the -i interfaces", cfg->describe[i].iface);
     /* Like tcpdump, files are created as USER: it must be able to rename its .partial. */
     if (cfg->user) {
         char ebuf[256];
 
         if (wc_drop_privileges(cfg->user, ebuf, sizeof ebuf) < 0)
-            return fail(s, "-Z %s: %s", cfg->user, ebuf);
+            return wc_sniff_fail(s, "-Z %s: %s", cfg->user, ebuf);
     }
     if (cfg->write_file) {
         if (cfg->format == WC_FORMAT_PCAP ? open_pcap(s) < 0 : open_pcapng(s) < 0)
@@ -1030,7 +839,7 @@ int wc_sniff_run(const struct wc_sniff_config *cfg, char *errbuf, size_t errlen)
     s->errbuf = errbuf;
     s->errlen = errlen;
     if ((sfd = wc_signals_open()) < 0) {
-        fail(s, "signalfd: %s", strerror(-sfd));
+        wc_sniff_fail(s, "signalfd: %s", strerror(-sfd));
         goto out;
     }
     if (setup(s, live) < 0)
@@ -1046,11 +855,11 @@ int wc_sniff_run(const struct wc_sniff_config *cfg, char *errbuf, size_t errlen)
     if (close_output(s, live) < 0)
         goto out;
     if (s->out && fflush(s->out) != 0) {
-        fail(s, "writing standard output: %s", strerror(errno));
+        wc_sniff_fail(s, "writing standard output: %s", strerror(errno));
         goto out;
     }
-    summary_stderr(s, live);
-    if (cfg->json_file && write_json(s, live) < 0)
+    wc_sniff_report_stderr(s, live);
+    if (cfg->json_file && wc_sniff_report_json(s, live) < 0)
         goto out;
     r = 0;
 out:
