@@ -285,11 +285,10 @@ def test_idle_slow_and_non_reading_clients(env, sut, evidence):
 
 
 @pytest.mark.clause("T7")
+@pytest.mark.lab_only     # signals need the server's process
 def test_graceful_stop(env, sut, evidence):
     """SIGTERM: stop accepting, answer what arrived, exit 0."""
     need(sut, "tcp-server")
-    if not env.lab:
-        pytest.skip("n/a: signals need the server's process (lab only)")
     port = env.start("tcp")
     s = env.connect(port)
     s.sendall(b"before the stop\n")

@@ -111,10 +111,9 @@ def test_reply_from_server_port(env, sut, evidence, family):
 
 
 @pytest.mark.clause("U4")
+@pytest.mark.lab_only     # signals need the server's process
 def test_udp_graceful_stop(env, sut, evidence):
     need(sut, "udp-server")
-    if not env.lab:
-        pytest.skip("n/a: signals need the server's process (lab only)")
     port = env.start("udp")
     p = env.servers["udp"]
     p.send_signal(signal.SIGTERM)
