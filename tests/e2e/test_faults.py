@@ -66,7 +66,7 @@ def test_sigkill_loses_at_most_the_last_flush_interval(bins, udp_server, tmp_pat
                 s.send(b"WC%010d:steady flow" % seq)
                 sent[seq] = time.monotonic()
                 seq += 1
-                time.sleep(0.005)
+                time.sleep(0.005)  # paces the flow (the scenario); waits for nothing
         killed_at = time.monotonic()
         snf.send_signal(signal.SIGKILL)
         assert snf.wait(10) == -signal.SIGKILL

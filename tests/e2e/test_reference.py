@@ -74,18 +74,13 @@ def test_one_megabyte_line(bins, tcp_server):
 def test_ten_megabyte_line_without_newline(tcp_server):
     """T4, T5: 10 MB with no LF, then a half-close: every byte answered, then FIN."""
     data = (b"abcdefghij" * (1 << 20))
-    got = bytearray()
     with socket.create_connection(("127.0.0.1", tcp_server), timeout=30) as s:
         def send():
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
         t = threading.Thread(target=send)
         t.start()
-        while True:
-            b = s.recv(1 << 16)
-            if not b:
-                break
-            got += b
+        got = proc.recv_to_eof(s)
         t.join()
     assert len(got) == len(data)
     assert got == upper(data)
@@ -96,12 +91,7 @@ def test_half_close_tail_answered_then_fin(tcp_server):
     with socket.create_connection(("127.0.0.1", tcp_server), timeout=10) as s:
         s.sendall(b"first\nunterminated tail")
         s.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            b = s.recv(4096)  # ConnectionResetError here would mean RST
-            if not b:
-                break
-            got += b
+        got = proc.recv_to_eof(s)  # ConnectionResetError here would mean RST
     assert got == b"FIRST\nUNTERMINATED TAIL"
 
 
@@ -174,12 +164,7 @@ def test_sigterm_finishes_replies_and_exits_zero(bins, free_port):
         assert got == b"IN FLIGHT\n"
         s.sendall(b"last words\n")
         p.send_signal(signal.SIGTERM)
-        tail = b""
-        while True:
-            b = s.recv(100)
-            if not b:
-                break
-            tail += b
+        tail = proc.recv_to_eof(s)
         s.close()
         assert p.wait(5) == 0, p.describe()
         assert tail == b"LAST WORDS\n"

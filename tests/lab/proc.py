@@ -229,3 +229,13 @@ def send_until_blocked(sock, limit=256 << 20, chunk=65536):
     except BlockingIOError:
         pass
     return sent
+
+
+def recv_to_eof(sock, chunk=65536):
+    """Everything a TCP peer sends until its FIN; a reset raises ConnectionResetError (an RST, not a FIN)."""
+    got = bytearray()
+    while True:
+        b = sock.recv(chunk)
+        if not b:
+            return bytes(got)
+        got += b
