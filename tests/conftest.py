@@ -2,18 +2,13 @@
 import os
 import pathlib
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from lab import proc
 
-from lab import proc  # noqa: E402  (the lab package is shared with the scripts)
-
-pytest_plugins = ["conformance.plugin"]
+pytest_plugins = ["wcrun.plugin"]
 
 
 def bin_dir() -> pathlib.Path:

@@ -2,8 +2,7 @@
 impairments) or against a --target."""
 import pytest
 
-from conformance.env import LabEnv, TargetEnv
-from conformance.plugin import need  # noqa: F401  (re-exported for the scenarios)
+from wcrun.env import LabEnv, TargetEnv
 from lab.fixtures import lab, netem, pytest_runtest_makereport, scenario  # noqa: F401
 
 

@@ -1,8 +1,8 @@
 """Client scenarios (C1, C2): the client under test against a reference (or the tested) server in the lab."""
 import pytest
 
-from conformance.bytesdiff import first_diff, upper
-from conformance.conftest import need
+from wcrun.bytesdiff import first_diff, upper
+from wcrun.plugin import need
 
 pytestmark = pytest.mark.lab_only
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from conformance.bytesdiff import diff_offset, first_diff, same, upper
-from conformance.conftest import need
-from conformance.wire import lost_tcp_data, undelivered_tcp_bytes
+from wcrun.bytesdiff import diff_offset, first_diff, same, upper
+from wcrun.plugin import need
+from wcrun.wire import lost_tcp_data, undelivered_tcp_bytes
 from lab import proc
 
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from conformance.bytesdiff import first_diff, upper
-from conformance.conftest import need
-from conformance.wire import tag_order
+from wcrun.bytesdiff import first_diff, upper
+from wcrun.plugin import need
+from wcrun.wire import tag_order
 
 SEQ_TAG = b"WC%010d:"
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conformance import demo, demo_report, report
+from wcrun import demo, demo_report, report
 from lab import ledger as lab_ledger, netem, pcapfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

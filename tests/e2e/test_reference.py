@@ -3,7 +3,6 @@
 Each test cites the clause of tests/conformance/PROTOCOL.md it exercises.
 """
 import hashlib
-import os
 import random
 import signal
 import socket

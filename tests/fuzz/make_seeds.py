@@ -5,14 +5,14 @@ Packets are built by hand with struct, and tests/data/sniffer-tcp-lo.pcapng (rea
 supplies real ones. The seeds only point the fuzzer at the interesting shapes; it finds the rest. Files named by a SHA-1 beside them
 are what libFuzzer learned in 10 million runs, minimized (fuzz_<target> -merge=1 NEW build-fuzz/corpus/<target>),
 kept so that CTest's replay covers it too (not for flow: 763 inputs, 400 KB).
+
+Run it from the checkout as `PYTHONPATH=tests /usr/bin/python3 tests/fuzz/make_seeds.py` (it reads the lab package).
 """
 import pathlib
 import struct
-import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from lab import pcapfile  # noqa: E402
+from lab import pcapfile
 
 OUT = ROOT / "tests" / "data" / "fuzz"
 

@@ -1,7 +1,7 @@
 """The wire analysis on hand-made ledgers: a check that cannot fail proves nothing."""
 from types import SimpleNamespace
 
-from conformance.wire import undelivered_tcp_bytes
+from wcrun.wire import undelivered_tcp_bytes
 
 
 def entry(seq, n, fate, ts):

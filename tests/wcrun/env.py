@@ -134,7 +134,7 @@ class LabEnv(Env):
 
     def wire(self):
         """The capture read back (stops the capture first, once)."""
-        from conformance.wire import Wire
+        from wcrun.wire import Wire
         if self._wire is None:
             self.scenario.stop_capture()
             self._wire = Wire(self.scenario.pcapng)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from conformance import clauses as clause_db
-from conformance import report as report_mod
+from wcrun import clauses as clause_db
+from wcrun import report as report_mod
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """wirecheck conformance: test an implementation of the uppercase protocol, clause by clause, and report.
 
 Runs the scenarios of tests/conformance in the network lab (client, router and server namespaces, both
@@ -14,17 +13,15 @@ import argparse
 import json
 import os
 import pathlib
-import shlex
 import subprocess
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from conformance import clauses as clause_db  # noqa: E402
-from conformance import report  # noqa: E402
-from conformance.plugin import SUT  # noqa: E402
+from wcrun import clauses as clause_db
+from wcrun import report
+from wcrun.plugin import SUT
 
 PY = "/usr/bin/python3"
 COLORS = {"pass": "\033[32m", "fail": "\033[31m", "skip": "\033[33m", "n/a": "\033[90m"}
@@ -128,7 +125,7 @@ def main(argv):
 def run_demo(a, out, timings):
     """The reliability demonstration (tests/conformance/demo.py): its own UML boot when netem is missing here.
     Prints its table; returns False when it failed (the report then keeps the previous section, if any)."""
-    from conformance import demo, demo_report
+    from wcrun import demo, demo_report
     t0 = time.monotonic()
     print("== reliability demonstration: TCP against UDP through loss, reordering and duplication", flush=True)
     try:
@@ -146,7 +143,7 @@ def write_report(rep, out, with_demo=True):
     """report.json/.md/.html, with the reliability section when captures/reliability.{json,html} exist (and
     the demonstration belongs to this run), and a screenshot of report.html from headless Chromium when it is
     installed."""
-    from conformance import demo_report
+    from wcrun import demo_report
     rel, extra = out / "reliability.json", out / "reliability.html"
     with_demo = with_demo and rel.exists()
     if with_demo:

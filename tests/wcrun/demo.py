@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """TCP against UDP through the same lossy network: the reliability demonstration of the conformance report.
 
 The same workload (N messages of 64 bytes, 32 of them awaiting answers at most) goes over TCP (tcp-client,
@@ -33,9 +32,8 @@ import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, uml  # noqa: E402
+from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, uml
 
 PY = "/usr/bin/python3"
 LOSS = (0, 1, 5, 10, 20)
@@ -537,7 +535,7 @@ def analyze(out, collect_meta=None):
            "udp_timeout_s": UDP_TIMEOUT_S, "kernel": jobs[0][0]["kernel"], "timings_s": {
                "collect": meta.get("collect_s"), "jobs": meta.get("jobs"), "analyze": None},
            "cells": sorted(cells, key=lambda c: (c["proto"], c["loss"], c["reorder"], c["duplicate"]))}
-    from conformance import demo_report
+    from wcrun import demo_report
     rel["plots"] = demo_report.plots(rel, out)
     rel["timings_s"]["analyze"] = round(time.monotonic() - t0, 1)
     (out / "reliability.json").write_text(json.dumps(rel, indent=1) + "\n")
@@ -606,14 +604,14 @@ def main(argv):
         collect(pathlib.Path(args.out) / "reliability", args.n, args.cells, args.jobs, bins_paths())
         return 0
     if args.what == "render":
-        from conformance import demo_report
+        from wcrun import demo_report
         print(json.dumps(demo_report.render(args.html, args.png)))
         return 0
     t0 = time.monotonic()
     meta = run_collect(args) if args.what == "run" else None
     rel = analyze(args.out, meta)
     rel["timings_s"]["total"] = round(time.monotonic() - t0, 1)
-    from conformance import demo_report
+    from wcrun import demo_report
     print(demo_report.table(rel))
     return 0
 

@@ -2,7 +2,7 @@
 import pathlib
 import re
 
-PROTOCOL = pathlib.Path(__file__).with_name("PROTOCOL.md")
+PROTOCOL = pathlib.Path(__file__).resolve().parents[1] / "conformance" / "PROTOCOL.md"
 _CLAUSE = re.compile(r"^- \*\*([TUWC]\d+) \((MUST|SHOULD|MAY)\)\s*(.*?)\*\*", re.M)
 
 

@@ -1,0 +1,86 @@
+"""Makes the sample captures in captures/samples/ with the lab (run from the checkout, as root).
+
+    scripts/make-samples          natively when the kernel has netem, else inside User-Mode Linux
+
+Each sample is one lab scenario: client, router and server namespaces, both sides captured by the sniffer
+into one pcapng whose section comment says how it was made. Open them in Wireshark: the packet comments
+explain every packet (Edit > Preferences > Appearance > Columns: add "Packet comment").
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+from lab import capture, netem, netns, uml
+
+BIN = ROOT / "build" / "bin"
+BINS = {n: str(BIN / n) for n in ("tcp-server", "tcp-client", "udp-server", "udp-client", "sniffer")}
+OUT = ROOT / "captures" / "samples"
+
+
+def scenario(name, note, impair, traffic):
+    with netns.Topology() as topo:
+        im = netem.Impairments(topo)
+        impair(im)
+        sc = capture.Scenario(f"samples/{name}", topo, im, BINS, outdir=OUT)
+        sc.note(note)
+        tcp = topo.server.spawn([BINS["tcp-server"], "-p", "6789"], name="tcp-server")
+        udp = topo.server.spawn([BINS["udp-server"], "-p", "9876"], name="udp-server")
+        topo.server.wait_tcp(6789, tcp)
+        topo.server.wait_udp(9876, udp)
+        sc.start_capture()
+        traffic(topo)
+        sc.finish("passed")
+        # The sample is the capture; the record and logs are for tests.
+        for extra in (sc.json, sc.logdir):
+            if extra.is_dir():
+                shutil.rmtree(extra, ignore_errors=True)
+            else:
+                extra.unlink(missing_ok=True)
+        final = OUT / f"{name}.pcapng"
+        sc.pcapng.rename(final)
+        print(f"wrote {final.relative_to(ROOT)}")
+
+
+def tcp_session(topo):
+    topo.client.exec([BINS["tcp-client"], topo.server.addr4, "6789"],
+                     input=b"hello, world\nThe quick brown fox jumps over the lazy dog.\n")
+
+
+def tcp_lossy(topo):
+    data = b"".join(b"line %04d of a transfer that loses packets\n" % i for i in range(3000))
+    topo.client.exec([BINS["tcp-client"], "--raw", topo.server.addr4, "6789"], input=data, timeout=120)
+
+
+def udp_lossy(topo):
+    topo.client.exec([BINS["udp-client"], "--seq", "-q", "-n", "200", "-s", "40", "-w", "16", "-t", "0.3",
+                      "--rate", "500", topo.server.addr4, "9876"], check=False, timeout=60)
+
+
+def main():
+    if not uml.inside_uml() and not netem.netem_native():
+        r = subprocess.run([sys.executable, str(ROOT / "tests/lab/uml.py"), "run", "--", sys.executable,
+                            __file__])
+        return r.returncode
+    OUT.mkdir(parents=True, exist_ok=True)
+    scenario("tcp-session", "one TCP session: handshake, two lines echoed in upper case, FIN teardown",
+             lambda im: None, tcp_session)
+    scenario("tcp-retransmissions",
+             "3,000 pipelined lines; the router loses 3% of segments each way and delays them 10 ms: "
+             "look for the packet comments 'retransmission'",
+             lambda im: (im.set_rto_min(10), im.set(netem.C2S, delay_ms=10, loss=3),
+                         im.set(netem.S2C, delay_ms=10, loss=3)), tcp_lossy)
+    scenario("udp-loss-reorder",
+             "200 tagged datagrams (udp-client --seq); the router loses 10% and reorders 25% of the requests "
+             "(10 ms delay): look for the packet comments 'gap', 'reordered'",
+             lambda im: (im.set(netem.C2S, delay_ms=10, loss=10, reorder=25),
+                         im.set(netem.S2C, delay_ms=10)), udp_lossy)
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())
