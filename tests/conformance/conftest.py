@@ -13,7 +13,7 @@ def env(request, sut, attach_capture):
     if sut.target:
         if request.node.get_closest_marker("lab_only") or request.node.get_closest_marker("netem"):
             pytest.skip("n/a: needs the lab (namespaces, capture or impairment), not a --target")
-        yield TargetEnv(sut.target)
+        yield TargetEnv(sut.target, sut.target_udp_port)
         return
     sc = request.getfixturevalue("scenario")
     attach_capture(sc.pcapng)

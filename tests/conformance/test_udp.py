@@ -9,18 +9,26 @@ import pytest
 
 from wcrun.bytesdiff import first_diff, upper
 from wcrun.plugin import need
+from wcrun.env import exit_text
+from wcrun.verdict import EnvError, Inconclusive
 from wcrun.wire import tag_order
 
 SEQ_TAG = b"WC%010d:"
 
 
-def ask(s, data, timeout=2.0):
+def ask(s, data, dest, timeout=2.0, send=True):
+    """Sends data to dest from an unconnected socket and returns the first reply from the server's host, from
+    any port (the port is U2's clause, judged in its own scenario), or None after `timeout`."""
     s.settimeout(timeout)
-    s.send(data)
-    try:
-        return s.recv(70000)
-    except socket.timeout:
-        return None
+    if send:
+        s.sendto(data, dest)
+    while True:
+        try:
+            got, addr = s.recvfrom(70000)
+        except socket.timeout:
+            return None
+        if addr[0] == dest[0]:
+            return got
 
 
 @pytest.mark.clause("U1")
@@ -31,24 +39,26 @@ def test_datagram_sizes(env, sut, evidence, size):
     need(sut, "udp-server")
     port = env.start("udp")
     data = random.Random(size).randbytes(size)
-    with env.udp(port) as s:
-        got = ask(s, data)
-        extra = ask(s, b"", timeout=0.2) if got is not None else None
+    dest = (env.server_host(), port)
+    with env.udp(port, connect=False) as s:
+        got = ask(s, data, dest)
+        extra = ask(s, b"", dest, timeout=0.2, send=False) if got is not None else None
     assert got is not None, f"U1: no reply to a {size}-byte datagram within 2 s"
     if got != upper(data):
         where = env.wire().udp_reply_frame(port, len(got)) if env.lab else ""
         evidence(f"U1: {where}reply {len(got)} bytes for a {size}-byte request: {first_diff(upper(data), got)}")
     assert got == upper(data), f"U1: {first_diff(upper(data), got)}"
-    assert extra == b"", f"U1: more than one reply to a datagram (then {extra!r})"
+    assert extra is None, f"U1: more than one reply to a datagram (then {len(extra)} bytes: {extra[:24]!r})"
 
 
 @pytest.mark.clause("U1")
 def test_no_stale_bytes_and_not_a_c_string(env, sut, evidence):
     need(sut, "udp-server")
     port = env.start("udp")
-    with env.udp(port) as s:
+    dest = (env.server_host(), port)
+    with env.udp(port, connect=False) as s:
         for data in (b"x" * 900, b"a\x00b", b"short", b"\x00\x00", b""):
-            got = ask(s, data)
+            got = ask(s, data, dest)
             if got != upper(data):
                 evidence(f"U1: request {data[:16]!r} ({len(data)} bytes) got {len(got or b'')} bytes: "
                          f"{first_diff(upper(data), got or b'')}")
@@ -56,63 +66,80 @@ def test_no_stale_bytes_and_not_a_c_string(env, sut, evidence):
 
 
 @pytest.mark.clause("U1", "U3")
-def test_exactly_one_reply_each_in_order(env, sut, evidence):
+def test_exactly_one_reply_each_in_order(env, sut, judge):
     """200 tagged datagrams, 16 in flight: 200 replies, no duplicate, in request order (U1, U3)."""
     need(sut, "udp-server")
     port = env.start("udp")
     n = 200
-    with env.udp(port, timeout=1.0) as s:
+    dest = (env.server_host(), port)
+    with env.udp(port, connect=False) as s:
         replies = []
         for i in range(n):
-            s.send(SEQ_TAG % i + b"payload")
+            s.sendto(SEQ_TAG % i + b"payload", dest)
             if i >= 15:
-                try:
-                    replies.append(s.recv(70000))
-                except socket.timeout:
+                r = ask(s, b"", dest, timeout=1.0, send=False)
+                if r is None:
                     break
-        s.settimeout(0.5)
-        try:
-            while True:
-                replies.append(s.recv(70000))
-        except socket.timeout:
-            pass
+                replies.append(r)
+        while (r := ask(s, b"", dest, timeout=0.5, send=False)) is not None:
+            replies.append(r)
     seqs = [int(r[2:12]) for r in replies if r[:2] == b"WC" and r[2:12].isdigit()]
     dups = len(seqs) - len(set(seqs))
-    assert dups == 0, f"U1: {dups} duplicate replies"
-    assert len(set(seqs)) == n, f"U1: {n - len(set(seqs))} of {n} datagrams got no reply (no loss in the network)"
+    missing = n - len(set(seqs))
+    if dups:
+        judge.fail("U1", f"{dups} duplicate replies to 200 datagrams (no duplication in the network)")
+    elif missing:
+        judge.fail("U1", f"{missing} of {n} datagrams got no reply (no loss in the network)")
+    else:
+        judge.ok("U1")
     out_of_order = sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)
     if out_of_order:
-        evidence(f"U3: {out_of_order} replies came back out of request order with no reordering in the network")
-    assert out_of_order == 0, f"U3: {out_of_order} replies out of order"
+        judge.fail("U3", f"{out_of_order} replies came back out of request order with no reordering in the "
+                         "network")
+    elif len(seqs) < 2:
+        judge.inconclusive("U3", "U1", "fewer than two tagged replies came back, so their order could not be seen")
+    else:
+        judge.ok("U3", f"{len(seqs)} replies in request order")
 
 
 @pytest.mark.clause("U2", "W4")
 @pytest.mark.parametrize("family", [4, 6])
-def test_reply_from_server_port(env, sut, evidence, family):
+def test_reply_from_server_port(env, sut, judge, family):
     """The reply comes from the server's port to the request's source: a connected socket receives it (U2),
     and every reply datagram on the wire has the server's port as its source (W4)."""
     need(sut, "udp-server")
     port = env.start("udp", family)
+    host = env.server_host(family)
     with env.udp(port, family, connect=False) as s:
         s.settimeout(2)
-        host = env.server_host(family)
         s.sendto(b"who answers?", (host, port))
         try:
             data, addr = s.recvfrom(70000)
         except socket.timeout:
             data, addr = None, None
-    assert data is not None, "U2: no reply within 2 s"
-    assert addr[1] == port, f"U2: reply from port {addr[1]}, expected the server's port {port}"
-    assert addr[0] == host, f"U2: reply from address {addr[0]}, the request was sent to {host}"
+    if data is None:
+        judge.fail("U2", "no reply within 2 s, from any port")
+    elif addr[1] != port:
+        judge.fail("U2", f"reply from port {addr[1]}, not the server's port {port}: a client with a connected "
+                         "socket never receives it")
+    elif addr[0] != host:
+        judge.fail("U2", f"reply from address {addr[0]}, but the request was sent to {host}")
+    else:
+        judge.ok("U2")
     if env.lab:
-        bad = env.wire().udp_replies_not_from(port)
-        assert not bad, f"W4: {bad[0].where}: reply datagram from port {bad[0].sport}, not {port}"
-        evidence(f"W4: every reply datagram in the capture has source port {port}")
+        w = env.wire()
+        bad = w.udp_replies_not_from(port)
+        if bad:
+            judge.fail("W4", f"{bad[0].where}: reply datagram from port {bad[0].sport}, not {port}")
+        elif data is None:
+            judge.inconclusive("W4", "U2", "no reply datagram to look at")
+        else:
+            judge.ok("W4", f"every reply datagram in the capture has source port {port}")
 
 
 @pytest.mark.clause("U4")
 @pytest.mark.lab_only     # signals need the server's process
-def test_udp_graceful_stop(env, sut, evidence):
+def test_udp_graceful_stop(env, sut, judge):
     need(sut, "udp-server")
     port = env.start("udp")
     p = env.servers["udp"]
@@ -121,7 +148,8 @@ def test_udp_graceful_stop(env, sut, evidence):
         code = p.wait(10)
     except subprocess.TimeoutExpired:
         code = None
-    assert code == 0, f"U4: exit status {code} after SIGTERM"
+    judge.require(code == 0, "U4", f"the server {exit_text(code)} after SIGTERM, not status 0")
+    judge.ok("U4", "exit 0 after SIGTERM")
 
 
 def udp_client_json(env, bins, port, *args, timeout=60):
@@ -129,7 +157,11 @@ def udp_client_json(env, bins, port, *args, timeout=60):
     out = env.scenario.logdir / "udp-client.json"
     argv = [bins["udp-client"], "--seq", "-q", "--json", str(out), *map(str, args), env.server_host(), str(port)]
     r = env.run_client(argv, timeout=timeout)
-    assert r.returncode in (0, 3), f"udp-client exited {r.returncode}: {r.stderr.decode(errors='replace')}"
+    if r.returncode == 4:
+        raise Inconclusive("U1", "the instrument (the reference udp-client) got replies that were not the upper "
+                                 f"case of their requests: {r.stderr.decode(errors='replace').strip()[-200:]}")
+    if r.returncode not in (0, 3):
+        raise EnvError(f"the instrument udp-client exited {r.returncode}: {r.stderr.decode(errors='replace')}")
     return json.loads(out.read_text())
 
 
@@ -150,9 +182,11 @@ def test_network_reordering_is_explained_by_the_ledger(env, sut, evidence, bins)
     assert arrived == left[:len(arrived)], (
         f"U3: the server sent replies in another order than the requests arrived: first difference at "
         f"position {next(i for i, (a, b) in enumerate(zip(arrived, left)) if a != b)}")
+    env.check_impairment()
     led = env.ledger()
     net = led.counts("c2s")["reordered"] + led.counts("s2c")["reordered"]
-    assert summary["reordered"] > 0, "the network reordered nothing: the scenario proves nothing"
+    if summary["reordered"] == 0 and net == 0:
+        raise EnvError("the network reordered nothing, so U3 could not be observed")
     assert summary["reordered"] == net, (f"U3: the client saw {summary['reordered']} replies out of order but "
                                          f"the network reordered {net} packets")
     evidence(f"U3: the client saw {summary['reordered']} of {summary['answered']} replies out of order; the "
@@ -160,7 +194,7 @@ def test_network_reordering_is_explained_by_the_ledger(env, sut, evidence, bins)
              f"{len(arrived)} replies left in arrival order")
 
 
-@pytest.mark.clause("W5", "C2")
+@pytest.mark.clause("W5")
 @pytest.mark.netem
 @pytest.mark.lab_only
 def test_udp_client_reports_what_the_network_did(env, sut, evidence, bins):
@@ -177,8 +211,9 @@ def test_udp_client_reports_what_the_network_did(env, sut, evidence, bins):
             replies[p.tag] = replies.get(p.tag, 0) + 1
     lost = 500 - len(replies)
     dups = sum(n - 1 for n in replies.values())
-    env.scenario.assert_netem()
-    assert lost > 0, "nothing was lost: the scenario proves nothing"
+    env.check_impairment()
+    if lost == 0:
+        raise EnvError("the network lost nothing, so W5 could not be observed")
     assert summary["lost"] == lost, f"W5: the client reported {summary['lost']} lost, the capture shows {lost}"
     assert summary["duplicated"] == dups, (f"W5: the client reported {summary['duplicated']} duplicates, the "
                                            f"capture shows {dups}")

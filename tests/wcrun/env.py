@@ -4,17 +4,21 @@ Scenarios talk to an Env only: start the server under test, open sockets on the 
 under test. The same scenario code then runs in the lab, with captures and impairments, or against a server on
 another machine, at the application level.
 """
+import signal
 import socket
 import subprocess
 
 from lab import proc
+from lab.ledger import ImpairmentMismatch
+from wcrun.verdict import EnvError, NotApplicable
 
 PORTS = {"tcp": 6789, "udp": 9876}
 
 
-def tcp_listening(port):
-    """True when a socket of this thread's network namespace listens on TCP `port` (IPv4 or IPv6)."""
-    for table in ("tcp", "tcp6"):
+def tcp_listening(port, tables=("tcp", "tcp6")):
+    """True when a socket of this thread's network namespace listens on TCP `port` (in /proc/net/`tables`:
+    "tcp6" holds the IPv6 and dual-stack listeners, "tcp" the IPv4-only ones)."""
+    for table in tables:
         try:
             with open(f"/proc/thread-self/net/{table}") as f:
                 next(f)
@@ -25,6 +29,18 @@ def tcp_listening(port):
         except FileNotFoundError:
             continue
     return False
+
+
+def exit_text(rc):
+    """'exited with status N' or 'was killed by SIGPIPE', from a Popen returncode (None: still running)."""
+    if rc is None:
+        return "did not exit"
+    if rc < 0:
+        try:
+            return f"was killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"was killed by signal {-rc}"
+    return f"exited with status {rc}"
 
 
 def udp_socket(family, timeout=0.05):
@@ -79,9 +95,9 @@ class Env:
         pass
 
 
-def parse_target(target):
-    """"HOST", "HOST:PORT" or "[V6ADDR]:PORT" -> (host, {"tcp": port, "udp": port}); without a port the
-    protocol's defaults (6789, 9876)."""
+def parse_target(target, udp_port=None):
+    """"HOST", "HOST:PORT" or "[V6ADDR]:PORT" -> (host, {"tcp": port, "udp": port}): PORT is the TCP port
+    (default 6789); the UDP port is udp_port (default 9876)."""
     if target.startswith("["):
         host, _, rest = target[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
@@ -90,16 +106,18 @@ def parse_target(target):
     else:
         host, port = target, ""
     if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-        raise ValueError(f"--target {target!r}: expected HOST, HOST:PORT or [IPV6]:PORT")
-    return host, ({"tcp": int(port), "udp": int(port)} if port else dict(PORTS))
+        raise ValueError(f"--target {target!r}: expected HOST, HOST:TCPPORT or [IPV6]:TCPPORT")
+    if udp_port is not None and not 0 < int(udp_port) < 65536:
+        raise ValueError(f"--target-udp-port {udp_port}: expected 1..65535")
+    return host, {"tcp": int(port) if port else PORTS["tcp"], "udp": int(udp_port or PORTS["udp"])}
 
 
 class TargetEnv(Env):
-    """A server on another machine, given as --target HOST[:PORT]: TCP and UDP on that port (or the
-    defaults). Scenarios that need the lab are n/a; the others run at the application level."""
+    """A server on another machine, given as --target HOST[:TCPPORT] and --target-udp-port PORT (defaults 6789
+    and 9876). Scenarios that need the lab are n/a; the others run at the application level."""
 
-    def __init__(self, target):
-        self.host, self.ports = parse_target(target)
+    def __init__(self, target, udp_port=None):
+        self.host, self.ports = parse_target(target, udp_port)
         self.family = 6 if ":" in self.host else 4
 
     def server_host(self, family=4):
@@ -112,11 +130,18 @@ class TargetEnv(Env):
         return super().udp(port, self.family, **kw)
 
     def start(self, kind, family=4):
+        if family == 6 and self.family != 6:
+            raise NotApplicable("n/a: --target names one address; the IPv6 variant runs in the lab")
         port = self.ports[kind]
-        if kind == "tcp":
-            proc.wait_tcp_listening(self.host, port, None, timeout=10)
-        else:
-            proc.wait_udp_answering(self.host, port, None, timeout=10)
+        try:
+            if kind == "tcp":
+                proc.wait_tcp_listening(self.host, port, None, timeout=10)
+            else:
+                proc.wait_udp_answering(self.host, port, None, timeout=10)
+        except proc.NotReady as e:
+            flag = "--target HOST:TCPPORT" if kind == "tcp" else "--target-udp-port PORT"
+            raise proc.NotReady(f"{e} (is the {kind.upper()} server running there? its port is set with "
+                                f"{flag})") from None
         return port
 
 
@@ -143,14 +168,30 @@ class LabEnv(Env):
     def ledger(self):
         return self.scenario.ledger()
 
+    def check_impairment(self):
+        """The network did what the scenario asked (the ledger within netem's binomial bounds), else the
+        verdict is error: a scenario never passes or fails on an impairment that did not happen."""
+        try:
+            self.scenario.assert_netem()
+        except ImpairmentMismatch as e:
+            raise EnvError(f"the network did not do what the scenario asked: {e}") from None
+
     def server_host(self, family=4):
         return self.topo.server.addr(family)
 
     def start(self, kind, family=4):
+        """Starts the server under test and waits until it serves IPv4; for an IPv6 variant, raises
+        NotApplicable when the server does not serve IPv6 (declared with --ipv4-only, or seen): PROTOCOL.md
+        requires no IPv6. A server that never becomes ready raises NotReady: the verdict is error."""
         port = PORTS[kind]
-        if kind in self.servers:
-            return port
-        cmd = self.sut.command(f"{kind}-server", host=self.server_host(family), port=port)
+        if kind not in self.servers:
+            self._spawn(kind, port)
+        if family == 6:
+            self._require_ipv6(kind, port)
+        return port
+
+    def _spawn(self, kind, port):
+        cmd = self.sut.command(f"{kind}-server", host=self.server_host(4), port=port)
         p = self.topo.server.spawn(["sh", "-c", f"exec {cmd}"], name=f"{kind}-server")
         self.servers[kind] = p
         if kind == "tcp":
@@ -160,19 +201,38 @@ class LabEnv(Env):
                                                                           lambda: tcp_listening(port)),
                             timeout=20, what=f"{cmd}: listening on TCP port {port}")
         else:
-            # Any answer will do, from any port: a server that replies from the wrong port is ready, and
-            # fails U2 in its scenario rather than here.
-            host = self.server_host(family)
-            with proc.in_netns(self.topo.server.ns, lambda: udp_socket(family)) as s:
-                def answered():
-                    self._check_alive(p)
-                    s.sendto(b"wirecheck readiness probe", (host, port))
-                    try:
-                        return s.recvfrom(70000)
-                    except (socket.timeout, ConnectionRefusedError):
-                        return False
-                proc.poll_until(answered, timeout=20, what=f"{cmd}: answering on UDP port {port}")
-        return port
+            self._udp_answers(p, cmd, 4, port, timeout=20)
+
+    def _udp_answers(self, p, cmd, family, port, timeout):
+        # Any answer will do, from any port: a server that replies from the wrong port is ready, and fails U2
+        # in its scenario rather than here.
+        host = self.server_host(family)
+        with proc.in_netns(self.topo.server.ns, lambda: udp_socket(family)) as s:
+            def answered():
+                self._check_alive(p)
+                s.sendto(b"wirecheck readiness probe", (host, port))
+                try:
+                    return s.recvfrom(70000)
+                except (socket.timeout, ConnectionRefusedError):
+                    return False
+            proc.poll_until(answered, timeout=timeout, what=f"{cmd}: answering on UDP [{host}]:{port}")
+
+    def _require_ipv6(self, kind, port):
+        host = self.server_host(6)
+        if self.sut.ipv4_only:
+            raise NotApplicable("n/a: declared IPv4-only (--ipv4-only); PROTOCOL.md requires no IPv6")
+        why = (f"n/a: the server does not listen on IPv6 ([{host}]:{port}), only on IPv4; PROTOCOL.md requires "
+               "no IPv6 (declare it with --ipv4-only)")
+        if kind == "tcp":
+            if not proc.in_netns(self.topo.server.ns, lambda: tcp_listening(port, ("tcp6",))):
+                raise NotApplicable(why)
+        else:
+            try:
+                self._udp_answers(self.servers[kind], "", 6, port, timeout=2)
+            except proc.NotReady:
+                if self.servers[kind].alive():
+                    raise NotApplicable(why) from None
+                raise
 
     @staticmethod
     def _check_alive(p):

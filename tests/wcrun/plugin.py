@@ -1,4 +1,5 @@
-"""pytest plugin: the implementation-under-test options, clause tagging, and the report at the end."""
+"""pytest plugin: the implementation-under-test options, the judge that records a verdict per clause, and the
+collection of per-scenario results (for the runner, and for the report when pytest is run directly)."""
 import json
 import os
 import pathlib
@@ -6,38 +7,38 @@ import re
 
 import pytest
 
+from lab.proc import NotReady
 from wcrun import clauses as clause_db
+from wcrun import options
 from wcrun import report as report_mod
+from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+_CLAUSE_ID = re.compile(r"^([TUWC]\d+)\b")
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("wirecheck", "implementation under test")
-    for part in ("tcp-server", "udp-server", "tcp-client", "udp-client"):
-        g.addoption(f"--{part}-cmd", default=None, metavar="CMD",
-                    help=f"shell command template for the {part}, with {{host}} and {{port}} "
-                         f"(default: wirecheck's own {part})")
-    g.addoption("--target", default=None, metavar="HOST:PORT",
-                help="test a server on another machine at the application level (no namespaces, no impairment)")
+    options.add_to(g.addoption)
     g.addoption("--report-dir", default=None, metavar="DIR",
                 help="write report.json, report.md and report.html here at the end")
     g.addoption("--clauses", default=None, metavar="IDS",
                 help="run only the scenarios that check one of these comma-separated clauses (e.g. T4,U1)")
     g.addoption("--results-file", default=None, metavar="FILE",
-                help="write the raw per-scenario results as JSON (scripts/conformance merges several runs)")
+                help="write the raw per-scenario results as JSON (the runner merges several runs)")
 
 
 class SUT:
     """What is under test: command templates per part; None marks a part that was not given."""
 
-    PARTS = ("tcp-server", "udp-server", "tcp-client", "udp-client")
+    PARTS = options.PARTS
 
-    def __init__(self, given, target=None):
-        """given: {part: command template or None}; target: "HOST:PORT" or None."""
+    def __init__(self, opts):
+        """opts: options.given(...) — the *_cmd templates, target, target_udp_port, ipv4_only."""
         bindir = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+        given = {p: opts.get(options.dest(f"--{p}-cmd")) for p in self.PARTS}
         self.custom = any(given.values())
-        defaults = {
+        self.reference = {
             "tcp-server": f"{bindir}/tcp-server -p {{port}}",
             "udp-server": f"{bindir}/udp-server -p {{port}}",
             "tcp-client": f"{bindir}/tcp-client --raw {{host}} {{port}}",
@@ -45,13 +46,14 @@ class SUT:
         }
         # With any part given, the others are not under test: their clauses are n/a, and where a scenario
         # needs a peer for the part under test (a server for a client), the reference plays it.
-        self.cmds = {p: (given[p] if self.custom else defaults[p]) for p in given}
-        self.reference = defaults
-        self.target = target
+        self.cmds = {p: (given[p] if self.custom else self.reference[p]) for p in self.PARTS}
+        self.target = opts.get("target")
+        self.target_udp_port = opts.get("target_udp_port")
+        self.ipv4_only = bool(opts.get("ipv4_only"))
 
     @classmethod
     def from_config(cls, config):
-        return cls({p: config.getoption(f"--{p}-cmd") for p in cls.PARTS}, config.getoption("--target"))
+        return cls(options.given(config.getoption))
 
     def has(self, part):
         if self.target:
@@ -59,10 +61,15 @@ class SUT:
         return self.cmds.get(part) is not None
 
     def describe(self):
-        d = {p: c for p, c in self.cmds.items() if c}
         if self.target:
             d = {"target": self.target}
+            if self.target_udp_port:
+                d["target_udp_port"] = self.target_udp_port
+        else:
+            d = {p: c for p, c in self.cmds.items() if c}
         d["reference"] = not self.custom and not self.target
+        if self.ipv4_only:
+            d["ipv4_only"] = True
         return d
 
     def command(self, part, host, port):
@@ -75,19 +82,68 @@ def sut(pytestconfig):
     return SUT.from_config(pytestconfig)
 
 
+class Judge:
+    """A scenario's verdicts, clause by clause. judge(text) adds evidence; ok/fail/inconclusive record a clause's
+    verdict without stopping the scenario; require() fails a clause and stops it. A clause the scenario did not
+    record gets the scenario's own outcome (see _clause_verdicts)."""
+
+    def __init__(self, node):
+        self.node = node
+        m = node.get_closest_marker("clause")
+        self.clauses = list(m.args) if m else []
+        self.records = {}
+
+    def __call__(self, text):
+        self.node.user_properties.append(("evidence", str(text)))
+
+    def _record(self, cid, verdict, text=None, because=None):
+        if cid not in self.clauses:
+            raise ValueError(f"{self.node.nodeid} judges {cid}, which its clause marker does not name")
+        prev = self.records.get(cid)
+        if prev and prev["verdict"] == "fail":       # a failure is never overwritten
+            return
+        rec = {"verdict": verdict, "text": text, "because": because}
+        self.records[cid] = rec
+        self.node.user_properties.append(("verdict", [cid, rec]))
+        if text:
+            self(text if _CLAUSE_ID.match(text) else f"{cid}: {text}")
+
+    def ok(self, cid, text=None):
+        self._record(cid, "pass", text)
+
+    def fail(self, cid, text):
+        self._record(cid, "fail", text)
+
+    def inconclusive(self, cid, because, text):
+        self._record(cid, "inconclusive", text, because)
+
+    def require(self, cond, cid, text):
+        if not cond:
+            self.fail(cid, text)
+            raise AssertionError(f"{cid}: {text}")
+
+    def failures(self):
+        return [f"{c}: {r['text']}" for c, r in self.records.items() if r["verdict"] == "fail"]
+
+
+@pytest.fixture
+def judge(request):
+    j = Judge(request.node)
+    request.node.wc_judge = j
+    return j
+
+
+@pytest.fixture
+def evidence(judge):
+    """evidence(text): attach a line of evidence to this scenario's clauses in the report."""
+    return judge
+
+
 @pytest.fixture(autouse=True)
 def _clause_tags(request):
     m = request.node.get_closest_marker("clause")
     if m:
         request.node.user_properties.append(("clauses", list(m.args)))
-
-
-@pytest.fixture
-def evidence(request):
-    """evidence(text): attach a line of evidence to this scenario's clauses in the report."""
-    def add(text):
-        request.node.user_properties.append(("evidence", str(text)))
-    return add
 
 
 @pytest.fixture
@@ -104,42 +160,127 @@ def need(sut, *parts):
         pytest.skip(f"n/a: no {', '.join(missing)} under test")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turns the outcome model's exceptions and the judge's soft failures into the report of the phase."""
+    rep = (yield).get_result()
+    e = call.excinfo.value if call.excinfo is not None else None
+    kind = None
+    if isinstance(e, Inconclusive):
+        kind = {"kind": "inconclusive", "because": e.because, "text": e.text}
+    elif isinstance(e, NotApplicable):
+        kind = {"kind": "na", "text": str(e)}
+    elif isinstance(e, (EnvError, NotReady)):
+        kind = {"kind": "error", "text": str(e).strip()}
+    if kind:
+        rep.user_properties.append(("raised", kind))
+        if kind["kind"] in ("inconclusive", "na"):
+            path, line = item.location[0], item.location[1] or 0
+            rep.outcome, rep.longrepr = "skipped", (path, line, f"{kind['kind']}: {kind['text']}")
+    judge = getattr(item, "wc_judge", None)
+    if call.when == "call" and judge and rep.passed and judge.failures():
+        rep.outcome, rep.longrepr = "failed", "\n".join(judge.failures())
+
+
 class _Collector:
+    """Per-scenario results as the reports arrive (in the xdist controller too, where the workers' user
+    properties arrive with them)."""
+
     def __init__(self):
         self.results = {}
 
     def add(self, rep):
-        ev, cap, cls = [], None, None
-        for k, v in rep.user_properties:
-            if k == "clauses":
-                cls = v
-            elif k == "evidence":
-                ev.append(v)
-            elif k == "capture":
-                cap = v
+        props = rep.user_properties
+        cls = next((v for k, v in props if k == "clauses"), None)
         if not cls:
             return
         r = self.results.setdefault(rep.nodeid, {
-            "nodeid": rep.nodeid, "name": rep.nodeid.split("::")[-1], "clauses": cls,
-            "outcome": "passed", "evidence": [], "capture": None})
-        r["evidence"] = list(dict.fromkeys(r["evidence"] + ev))
-        r["capture"] = cap or r["capture"]
-        if rep.skipped:
+            "nodeid": rep.nodeid, "name": rep.nodeid.split("::")[-1], "clauses": cls, "outcome": "passed",
+            "evidence": [], "capture": None, "records": {}, "raised": None, "failure": None})
+        raised = None
+        for k, v in props:
+            if k == "evidence" and v not in r["evidence"]:
+                r["evidence"].append(v)
+            elif k == "capture":
+                r["capture"] = v
+            elif k == "verdict":
+                r["records"][v[0]] = v[1]
+            elif k == "raised":
+                raised = v
+        if rep.when == "teardown":
+            if rep.failed:
+                # The harness failed after the scenario (capture, leak check): an error, unless the scenario
+                # itself already failed, whose verdict stands.
+                if r["outcome"] in ("passed", "skipped", "na"):
+                    r["outcome"] = "error"
+                r["evidence"].append(f"error (teardown): {_failure_text(rep)}")
+            return
+        if raised:
+            r["outcome"], r["raised"] = raised["kind"], raised
+            text = raised["text"] or ""
+            if raised["kind"] == "inconclusive":
+                r["evidence"].append(f"inconclusive: {raised['because']} fails, so {text}")
+            elif raised["kind"] == "error":
+                r["evidence"].append("error: " + " | ".join(text.splitlines()[:3])[:600])
+            else:
+                r["evidence"].append(text.splitlines()[0][:600] if text else "n/a")
+        elif rep.skipped:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             reason = reason.removeprefix("Skipped: ")
             r["outcome"] = "na" if reason.startswith("n/a") else "skipped"
             r["evidence"].append(reason)
+        elif rep.failed and rep.when == "setup":
+            r["outcome"] = "error"
+            r["evidence"].append(f"error (setup): {_failure_text(rep)}")
         elif rep.failed:
-            r["outcome"] = "failed"
-            crash = getattr(getattr(rep, "longrepr", None), "reprcrash", None)
-            msg = crash.message if crash else str(rep.longrepr).splitlines()[-1]
-            # "pkg.module.NoReply: text" -> "text"; evidence always names the clause it speaks for.
-            msg = re.sub(r"^(?:[\w.]+\.)?(?:AssertionError|NoReply|NotReady): ", "", msg)
-            if not re.match(r"^[TUWC]\d+\b", msg):
-                msg = f"{'/'.join(cls)}: {msg}"
-            if rep.when != "call":
-                msg = f"{rep.when} error: {msg}"
-            r["evidence"].append(msg.split("\nassert ")[0][:600])
+            msg = _failure_text(rep)
+            r["outcome"], r["failure"] = "failed", msg
+            if not any(msg in e for e in r["evidence"]):
+                r["evidence"].append(msg if _CLAUSE_ID.match(msg) else f"{'/'.join(cls)}: {msg}")
+
+
+def _failure_text(rep):
+    crash = getattr(getattr(rep, "longrepr", None), "reprcrash", None)
+    msg = crash.message if crash else str(rep.longrepr).splitlines()[-1]
+    # "pkg.module.NoReply: text" -> "text"
+    msg = re.sub(r"^(?:[\w.]+\.)?(?:AssertionError|NoReply|NotReady): ", "", msg)
+    return msg.split("\nassert ")[0][:600]
+
+
+def clause_verdicts(result, sut):
+    """{clause: {"verdict", "because", "text"}} for one scenario result.
+
+    A clause the scenario recorded keeps its record. Otherwise: a clause of a part not under test is n/a; a
+    scenario that raised gives its kind to every unrecorded clause; a failed scenario fails the clause its
+    message names (else its first clause), and its other clauses were not observed: inconclusive.
+    """
+    out = {}
+    failed_clause = None
+    if result["outcome"] == "failed":
+        m = _CLAUSE_ID.match(result.get("failure") or "")
+        named = m.group(1) if m and m.group(1) in result["clauses"] else None
+        failed_clause = named or next((c for c in result["clauses"]
+                                       if result["records"].get(c, {}).get("verdict") == "fail"), None) \
+            or result["clauses"][0]
+    for cid in result["clauses"]:
+        rec = result["records"].get(cid)
+        if sut is not None and not sut.target and not any(sut.has(p) for p in clause_parts(cid)):
+            out[cid] = {"verdict": "n/a", "because": None,
+                        "text": f"n/a: no {' or '.join(clause_parts(cid))} under test"}
+        elif rec:
+            out[cid] = rec
+        elif result["outcome"] == "failed":
+            if cid == failed_clause:
+                out[cid] = {"verdict": "fail", "because": None, "text": result.get("failure")}
+            else:
+                out[cid] = {"verdict": "inconclusive", "because": failed_clause,
+                            "text": f"not observed: the scenario stopped when {failed_clause} failed"}
+        else:
+            raised = result.get("raised") or {}
+            v = {"passed": "pass", "inconclusive": "inconclusive", "error": "error", "na": "n/a",
+                 "skipped": "skip"}[result["outcome"]]
+            out[cid] = {"verdict": v, "because": raised.get("because"), "text": raised.get("text")}
+    return out
 
 
 _collector = _Collector()
@@ -164,21 +305,28 @@ def pytest_configure(config):
 
 
 def pytest_runtest_logreport(report):
-    # Runs in the xdist controller too, where the workers' user_properties arrive.
     _collector.add(report)
+
+
+def results(config):
+    """The collected scenario results, each with its per-clause verdicts."""
+    sut = SUT.from_config(config)
+    out = []
+    for r in _collector.results.values():
+        r = dict(r)
+        r["verdicts"] = clause_verdicts(r, sut)
+        out.append(r)
+    return out
 
 
 def pytest_sessionfinish(session, exitstatus):
     cfg = session.config
     if hasattr(cfg, "workerinput"):
         return
-    results = list(_collector.results.values())
+    res = results(cfg)
     if cfg.getoption("--results-file"):
-        pathlib.Path(cfg.getoption("--results-file")).write_text(json.dumps(results, indent=1) + "\n")
+        pathlib.Path(cfg.getoption("--results-file")).write_text(json.dumps(res, indent=1) + "\n")
     outdir = cfg.getoption("--report-dir")
-    if not outdir:
-        return
-    rep = report_mod.aggregate(results, clause_db.load(), SUT.from_config(cfg).describe())
-    rep["conforms"] = report_mod.conforms(rep)
-    extra = pathlib.Path(outdir) / "reliability.html"
-    report_mod.write_all(rep, outdir, extra.read_text() if extra.exists() else "")
+    if outdir:
+        rep = report_mod.aggregate(res, clause_db.load(), SUT.from_config(cfg).describe())
+        report_mod.write_all(rep, outdir)

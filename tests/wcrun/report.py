@@ -4,52 +4,87 @@ import json
 import os
 import pathlib
 
-VERDICTS = ("pass", "fail", "skip", "n/a")
+from wcrun.verdict import VERDICTS, combine_repeats, run_status, worst
 
 
-def aggregate(results, clauses, sut, not_applicable=()):
-    """results: dicts with nodeid, clauses, outcome (passed|failed|skipped|na), evidence, capture.
+def _scenario_clause_verdicts(results):
+    """{nodeid: {clause: [verdict record per repeat]}} in first-seen order."""
+    out = {}
+    for r in results:
+        for cid, v in r["verdicts"].items():
+            out.setdefault(r["nodeid"], {}).setdefault(cid, []).append(v)
+    return out
 
-    A clause fails when any of its scenarios failed, passes when at least one passed and none
-    failed, is n/a when every scenario was not applicable to the parts given, else is skipped.
+
+def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
+    """Clause verdicts from scenario results (dicts with nodeid, name, clauses, verdicts, evidence, capture;
+    with --repeat, one result per scenario and repeat, each with "repeat": i).
+
+    A scenario's verdict on a clause is the same in every repeat, or flaky. A clause's verdict is the worst of
+    its scenarios' (verdict.worst); with repeats, "passes" counts the repeats in which the clause passed.
     """
+    by_node = {}
+    for r in results:
+        by_node.setdefault(r["nodeid"], r)
+    per = _scenario_clause_verdicts(results)
     out = []
     for cid, c in clauses.items():
-        mine = [r for r in results if cid in r["clauses"]]
-        failed = [r for r in mine if r["outcome"] == "failed"]
-        passed = [r for r in mine if r["outcome"] == "passed"]
-        na = [r for r in mine if r["outcome"] == "na"]
+        mine = []        # (scenario result, combined verdict, because, texts)
+        for nodeid, cl in per.items():
+            if cid not in cl:
+                continue
+            vs = cl[cid]
+            v = combine_repeats([x["verdict"] for x in vs])
+            because = sorted({x["because"] for x in vs if x.get("because")})
+            mine.append((by_node[nodeid], v, because, [x.get("text") for x in vs if x.get("text")]))
         if cid in not_applicable:
-            verdict, chosen = "n/a", []
-        elif failed:
-            verdict, chosen = "fail", failed
-        elif passed:
-            verdict, chosen = "pass", passed
-        elif mine and len(na) == len(mine):
-            verdict, chosen = "n/a", na
+            verdict = "n/a"
+        elif not mine:
+            verdict = "not run"
         else:
-            verdict, chosen = "skip", mine
+            verdict = worst(v for _, v, _, _ in mine)
+        chosen = [m for m in mine if m[1] == verdict] if verdict != "n/a" or mine else []
         evidence = []
-        for r in chosen:
-            for e in r["evidence"] or [r["outcome"]]:
+        for r, v, because, texts in chosen:
+            lines = [e for e in r["evidence"] if e.startswith(cid)] + \
+                    [e for e in r["evidence"] if not e.startswith(cid)]
+            if v in ("inconclusive", "error") or not lines:
+                lines = [t for t in texts if t] + lines
+            if v == "flaky":
+                lines = [f"flaky: {sum(1 for x in per[r['nodeid']][cid] if x['verdict'] == 'pass')} of "
+                         f"{len(per[r['nodeid']][cid])} runs passed"] + lines
+            for e in list(dict.fromkeys(lines)) or [v]:
                 evidence.append(f"{r['name']}: {e}")
-        if verdict == "n/a" and not chosen:
+        if cid in not_applicable:
             evidence = ["does not apply here (a remote --target: no capture, no impairment, no signals)"]
         elif not mine:
             evidence = ["no scenario for this clause ran"]
-        caps = [r["capture"] for r in chosen if r.get("capture")]
-        out.append({
+        caps = [m[0]["capture"] for m in chosen if m[0].get("capture")]
+        row = {
             "id": cid, "level": c["level"], "title": c["title"], "section": c["section"],
-            "verdict": verdict, "evidence": evidence,
+            "verdict": verdict, "because": sorted({b for m in chosen for b in m[2]}), "evidence": evidence,
             "capture": caps[0] if caps else None, "captures": caps,
-            "scenarios": [{"name": r["name"], "outcome": r["outcome"], "capture": r.get("capture")} for r in mine],
-        })
+            "scenarios": [{"name": m[0]["name"], "verdict": m[1], "capture": m[0].get("capture")} for m in mine],
+        }
+        if repeats > 1:
+            row["passes"] = _passes(results, cid, repeats)
+            row["runs"] = repeats
+        out.append(row)
     return {"sut": sut, "clauses": out, "scenarios": results}
+
+
+def _passes(results, cid, repeats):
+    """In how many repeats the clause passed (its worst scenario verdict in that repeat was pass)."""
+    n = 0
+    for i in range(repeats):
+        vs = [r["verdicts"][cid]["verdict"] for r in results if r.get("repeat", 0) == i and cid in r["verdicts"]]
+        n += bool(vs) and worst(vs) == "pass"
+    return n
 
 
 def conforms(report):
     """True when every MUST clause passed or does not apply."""
-    return all(c["verdict"] in ("pass", "n/a") for c in report["clauses"] if c["level"] == "MUST")
+    return run_status(report["clauses"])[0] == 0
 
 
 def _rel(path, base):
