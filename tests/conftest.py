@@ -6,6 +6,9 @@ import socket
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Tests write their captures under build/, never into captures/ (which holds the runs of the main job, whose
+# reports cite them by SHA-256). The runner sets WIRECHECK_CAPTURES to its run directory.
+os.environ.setdefault("WIRECHECK_CAPTURES", str(ROOT / "build" / "test-captures"))
 from lab import proc
 
 pytest_plugins = ["wcrun.plugin"]

@@ -2,14 +2,20 @@
 impairments) or against a --target."""
 import pytest
 
-from wcrun.env import LabEnv, TargetEnv
 from lab.fixtures import lab, netem, pytest_runtest_makereport, scenario  # noqa: F401
+from wcrun.env import LabEnv, TargetEnv
+from wcrun.verdict import clause_parts
 
 
 @pytest.fixture
 def env(request, sut, attach_capture):
     """The scenario's world. In the lab: fresh client/router/server namespaces, both sides captured into
-    captures/<test id>.pcapng, impairments through env.impair; with --target: the remote server only."""
+    captures/<test id>.pcapng, impairments through env.impair; with --target: the remote server only.
+    A scenario none of whose clauses speaks for a part under test is n/a before any namespace is built."""
+    m = request.node.get_closest_marker("clause")
+    parts = {p for c in (m.args if m else ()) for p in clause_parts(c)}
+    if parts and not any(sut.has(p) for p in parts):
+        pytest.skip(f"n/a: no {' or '.join(sorted(parts))} under test")
     if sut.target:
         if request.node.get_closest_marker("lab_only") or request.node.get_closest_marker("netem"):
             pytest.skip("n/a: needs the lab (namespaces, capture or impairment), not a --target")

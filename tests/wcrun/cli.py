@@ -1,130 +1,274 @@
 """wirecheck conformance: test an implementation of the uppercase protocol, clause by clause, and report.
 
-Runs the scenarios of tests/conformance in the network lab (client, router and server namespaces, both
-sides captured), the impairment scenarios with tc netem natively or inside User-Mode Linux when this kernel
-has no netem, then writes captures/report.json, report.md and report.html and prints the verdicts.
-Exit status: 0 when every MUST clause passes (or does not apply), 1 otherwise, 2 on bad usage.
+Runs the scenarios of tests/conformance in the network lab (client, router and server namespaces, both sides
+captured), the impairment scenarios with tc netem natively or inside User-Mode Linux when this kernel has no
+netem, then writes report.json, report.md and report.html into the run's own directory
+(captures/runs/<UTC time>-<name>/, with captures/latest pointing at the last complete run) and prints the
+verdicts.
+
+Verdicts per clause: pass, fail, inconclusive (a prerequisite clause failed: it is named), error (the harness
+or the environment failed: the implementation never became ready, or the network did not do what a scenario
+asked), flaky (repeated runs disagree), skip, n/a, not run.
+Exit status: 0 conforms (every MUST clause passes or does not apply); 1 a MUST clause fails (or is flaky);
+3 no MUST clause fails but some are inconclusive, in error or not run (a partial run: -k, --no-netem);
+2 bad usage; 130/143 interrupted by SIGINT/SIGTERM (the report is written, marked interrupted).
 
 Command templates take {host} and {port} and run inside the server's (or client's) namespace, e.g.
   --tcp-server-cmd 'java -cp /tmp/seed/classes TCPServer {port}'
 Without any, the reference programs are tested. Parts not given are reported "n/a".
+
+Other subcommands: `scripts/conformance diff A.json B.json` (clauses newly failing, newly passing, newly
+flaky), `scripts/conformance verify REPORT.json` (the captures a report cites are those it was made from).
 """
 import argparse
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-from wcrun import clauses as clause_db
-from wcrun import report
+from lab import netem as lab_netem
+from wcrun import ci, clauses as clause_db, options, report, runinfo
 from wcrun.plugin import SUT
+from wcrun.verdict import EXIT, run_status
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PY = "/usr/bin/python3"
-COLORS = {"pass": "\033[32m", "fail": "\033[31m", "skip": "\033[33m", "n/a": "\033[90m"}
+COLORS = {"pass": "\033[32m", "fail": "\033[31m", "flaky": "\033[35m", "error": "\033[31m",
+          "inconclusive": "\033[33m", "skip": "\033[33m", "n/a": "\033[90m", "not run": "\033[90m"}
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="scripts/conformance", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    for part in ("tcp-server", "udp-server", "tcp-client", "udp-client"):
-        ap.add_argument(f"--{part}-cmd", metavar="CMD", help=f"command template for the {part} under test")
-    ap.add_argument("--target", metavar="HOST:PORT",
-                    help="test a server on another machine at the application level (no namespaces, no "
-                         "impairment, no captures): the way to test beyond one machine")
-    ap.add_argument("--out", default=str(ROOT / "captures"), metavar="DIR",
-                    help="where captures and reports go (default: captures/)")
+    options.add_to(ap.add_argument)
+    ap.add_argument("--out", metavar="DIR", help="write the captures and the report here (default: a new "
+                    "captures/runs/<UTC time>-<name>/, and captures/latest points at it)")
     ap.add_argument("-j", "--jobs", default="2", help="parallel scenarios natively (pytest-xdist; default 2)")
-    ap.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
-    ap.add_argument("--no-netem", action="store_true", help="skip the impairment scenarios (their clauses "
-                    "are then reported as skipped)")
+    ap.add_argument("-k", dest="keyword", metavar="EXPR", help="only the scenarios matching this pytest -k "
+                    "expression, in whichever stages have any (a partial run: exit 3 unless a MUST clause fails)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios, their clauses and whether they "
+                    "need netem, and exit")
+    ap.add_argument("--no-netem", action="store_true", help="skip the impairment scenarios (a partial run)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N", help="run every scenario N times; a clause "
+                    "whose runs disagree is flaky, and the report gives its pass count")
+    ap.add_argument("--junit", metavar="FILE", help="also write JUnit XML: a testsuite per clause, a testcase "
+                    "per scenario, the evidence as the failure message")
+    ap.add_argument("--baseline", metavar="REPORT", help="an earlier report.json: its failures are known and do "
+                    "not fail this run; new failures do")
     ap.add_argument("--no-demo", action="store_true", help="skip the TCP-vs-UDP reliability demonstration")
-    ap.add_argument("--demo-only", action="store_true", help="run only the reliability demonstration; the "
-                    "clauses of the previous report are kept")
+    ap.add_argument("--demo-only", action="store_true", help="run only the reliability demonstration, into the "
+                    "latest run's directory (or --out), keeping its clauses")
     ap.add_argument("--demo-n", type=int, default=500, metavar="N", help="messages per demonstration run "
                     "(default 500)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
-    return ap.parse_args(argv)
-
-
-def sut_args(a):
-    out = []
-    for part in ("tcp-server", "udp-server", "tcp-client", "udp-client"):
-        v = getattr(a, part.replace("-", "_") + "_cmd")
-        if v:
-            out += [f"--{part}-cmd", v]
+    a = ap.parse_args(argv)
+    if a.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    if a.target_udp_port is not None and not a.target:
+        ap.error("--target-udp-port needs --target")
     if a.target:
-        out += ["--target", a.target]
-    return out
+        from wcrun.env import parse_target
+        try:
+            parse_target(a.target, a.target_udp_port)
+        except ValueError as e:
+            ap.error(str(e))
+    return a
 
 
-def netem_native():
-    return subprocess.run([PY, str(ROOT / "tests/lab/uml.py"), "detect"], capture_output=True).returncode == 0
+class Interrupt:
+    """SIGINT/SIGTERM to the runner: forwarded to the running stage's process group, remembered, and no new
+    stage starts. The stage gets `grace` seconds to tear down, then SIGKILL."""
+
+    def __init__(self):
+        self.signum = None
+        self.child = None
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def handle(self, signum, _frame):
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if self.child is not None and self.child.poll() is None:
+            try:
+                os.killpg(self.child.pid, signum)
+            except ProcessLookupError:
+                pass
+        if first:
+            print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name if self.signum else None
+
+    def exit_status(self):
+        return EXIT["sigint"] if self.signum == signal.SIGINT else EXIT["sigterm"]
+
+    def wait(self, p, grace):
+        """Waits for the stage; after an interrupt at most `grace` seconds, then kills its group."""
+        self.child = p
+        try:
+            while True:
+                try:
+                    return p.wait(timeout=0.2 if self.signum is None else grace)
+                except subprocess.TimeoutExpired:
+                    if self.signum is not None:
+                        try:
+                            os.killpg(p.pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                        return p.wait()
+        finally:
+            self.child = None
 
 
-def pytest_run(a, marker, results, where="native"):
-    argv = [PY, "-m", "pytest", str(ROOT / "tests/conformance"), "-m", marker, "-p", "no:cacheprovider",
-            "--results-file", str(results), "-o", "console_output_style=classic"] + sut_args(a)
+def stage_env(out):
+    env = dict(os.environ)
+    env["WIRECHECK_CAPTURES"] = str(out)
+    env["PYTHONPATH"] = str(ROOT / "tests") + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_stage(a, intr, out, name, marker, where):
+    """One stage (its scenarios, a.repeat times). Returns (results, seconds, collected anything)."""
+    rdir = out / ".results"
+    rdir.mkdir(exist_ok=True)
+    for old in rdir.glob(f"{name}-*.json"):
+        old.unlink()
+    pytest_args = [str(ROOT / "tests/conformance"), "-m", marker, "-p", "no:cacheprovider",
+                   "-o", "console_output_style=classic"] + options.as_argv(a)
     if a.keyword:
-        argv += ["-k", a.keyword]
+        pytest_args += ["-k", a.keyword]
     if where == "native" and a.jobs not in ("0", "1"):
-        argv += ["-n", a.jobs]
-    argv += ["-q"] if not a.verbose else ["-v"]
+        pytest_args += ["-n", a.jobs]
+    pytest_args += ["-v"] if a.verbose else ["-q"]
+    argv = [PY, "-m", "wcrun.stage", str(a.repeat), str(rdir), name, "--"] + pytest_args
     if where == "uml":
         argv = [PY, str(ROOT / "tests/lab/uml.py"), "run", "--"] + argv
+    print(f"== {marker} scenarios ({'inside User-Mode Linux' if where == 'uml' else 'native'})"
+          + (f", {a.repeat} times" if a.repeat > 1 else ""), flush=True)
     t0 = time.monotonic()
-    print(f"== {marker} scenarios ({'inside User-Mode Linux' if where == 'uml' else 'native'})", flush=True)
-    r = subprocess.run(argv, cwd=ROOT, stdout=None if a.verbose else subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
+    p = subprocess.Popen(argv, cwd=ROOT, env=stage_env(out), start_new_session=True,
+                         stdout=None if a.verbose else subprocess.PIPE, stderr=subprocess.STDOUT)
+    if not a.verbose:
+        import threading
+        buf = []
+        t = threading.Thread(target=lambda: buf.append(p.stdout.read()), daemon=True)
+        t.start()
+    rc = intr.wait(p, grace=2 if where == "native" else 5)
+    if not a.verbose:
+        t.join(5)
     took = time.monotonic() - t0
-    if r.returncode not in (0, 1):       # 1: some scenario failed, which the report shows
-        out = r.stdout.decode(errors="replace")[-4000:] if r.stdout else ""
-        print(out)
-        raise SystemExit(f"conformance: pytest exited {r.returncode} ({where}); see the output above")
-    if not results.exists():
-        raise SystemExit(f"conformance: no results from the {where} run")
-    print(f"   {where} run: {took:.1f} s", flush=True)
-    return json.loads(results.read_text()), took
+    results = []
+    for i in range(a.repeat):
+        f = rdir / f"{name}-{i}.json"
+        if f.exists():
+            for r in json.loads(f.read_text()):
+                r["repeat"], r["stage"] = i, name
+                results.append(r)
+    if intr.signum is None and rc not in (0, 5):
+        out_text = buf[0].decode(errors="replace")[-4000:] if not a.verbose and buf and buf[0] else ""
+        print(out_text)
+        raise SystemExit(f"conformance: the {name} stage exited {rc}; see the output above")
+    if rc == 5:
+        print(f"   {name}: no scenario selected here", flush=True)
+    else:
+        print(f"   {name}: {took:.1f} s", flush=True)
+    return results, took, rc != 5
+
+
+def list_scenarios(a):
+    """--list: the scenarios (after -k), their clauses and needs."""
+    lst = ROOT / "build" / f".wc-list-{os.getpid()}.json"
+    lst.parent.mkdir(exist_ok=True)
+    argv = [PY, "-m", "pytest", str(ROOT / "tests/conformance"), "--collect-only", "-q", "-p", "no:cacheprovider",
+            "--list-file", str(lst)] + (["-k", a.keyword] if a.keyword else [])
+    r = subprocess.run(argv, cwd=ROOT, env=stage_env(ROOT / "build"), capture_output=True, text=True)
+    if not lst.exists():
+        print(r.stdout[-3000:], r.stderr[-2000:], file=sys.stderr)
+        return 1
+    rows = json.loads(lst.read_text())
+    lst.unlink()
+    print(f"{'scenario':<58}{'clauses':<12}{'needs'}")
+    for row in rows:
+        needs = "netem (UML here)" if row["netem"] and not lab_netem.netem_native() else \
+            "netem" if row["netem"] else "lab" if row["lab_only"] else ""
+        print(f"{row['name']:<58}{','.join(row['clauses']):<12}{needs}")
+    print(f"\n{len(rows)} scenarios" + (f" matching -k {a.keyword!r}" if a.keyword else ""))
+    return 0
 
 
 def main(argv):
+    if argv[:1] == ["diff"]:
+        return diff_main(argv[1:])
+    if argv[:1] == ["verify"]:
+        return verify_main(argv[1:])
     a = parse_args(argv)
-    out = pathlib.Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    os.environ["WIRECHECK_CAPTURES"] = str(out)
-    results, timings = [], {}
+    if a.list:
+        return list_scenarios(a)
+    sut_desc = SUT(options.given(lambda k: getattr(a, k))).describe()
     if a.demo_only:
-        return demo_only(a, out)
-    if a.target:
-        r, timings["target"] = pytest_run(a, "not netem", out / ".results-target.json")
+        return demo_only(a, sut_desc)
+    started = runinfo.utc_now()
+    out = pathlib.Path(a.out) if a.out else runinfo.new_run_dir(sut_desc, started)
+    out.mkdir(parents=True, exist_ok=True)
+    intr = Interrupt()
+    results, stages = [], []
+    complete = not (a.keyword or a.no_netem)
+    plan = [("target", "not netem", "native")] if a.target else [("native", "not netem", "native")]
+    if not a.target and not a.no_netem:
+        where = "native" if lab_netem.netem_native() else "uml"
+        plan.append((f"{where}-netem", "netem", where))
+    ran = 0
+    for name, marker, where in plan:
+        if intr.signum:
+            break
+        r, took, collected = run_stage(a, intr, out, name, marker, where)
         results += r
-    else:
-        r, timings["native"] = pytest_run(a, "not netem", out / ".results-native.json")
-        results += r
-        if not a.no_netem:
-            where = "native" if netem_native() else "uml"
-            r, timings[where + "-netem"] = pytest_run(a, "netem", out / f".results-{where}-netem.json", where)
-            results += r
-    sut = SUT({p: getattr(a, p.replace("-", "_") + "_cmd") for p in SUT.PARTS}, a.target).describe()
+        ran += collected
+        stages.append({"name": name, "where": where, "seconds": round(took, 1), "scenarios": len(r)})
+    if not ran and not intr.signum:
+        print(f"conformance: no scenario matches -k {a.keyword!r} (see --list)", file=sys.stderr)
+        return EXIT["usage"]
     clauses = clause_db.load()
     # Against a remote --target nothing on the wire is seen and nothing impaired: those clauses do not apply.
     na = {c for c in clauses if c[0] == "W" or c in ("T7", "U4")} if a.target else set()
-    rep = report.aggregate(results, clauses, sut, not_applicable=na)
-    rep["conforms"] = report.conforms(rep)
-    demo_ran = not (a.target or a.no_netem or a.no_demo)
-    demo_ok = not demo_ran or run_demo(a, out, timings)
-    rep["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+    rep = report.aggregate(results, clauses, sut_desc, not_applicable=na, repeats=a.repeat)
+    complete = complete and not intr.signum
+    demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
+    demo_ok = not demo_ran or run_demo(a, out, stages, intr)
+    cited = [p for c in rep["clauses"] for p in c["captures"]]
+    rep["run"] = runinfo.run_object(started, runinfo.utc_now(), sut_desc, stages, out, cited, complete,
+                                    interrupted=intr.name,
+                                    selection={"k": a.keyword, "no_netem": a.no_netem} if not complete else None,
+                                    repeat=a.repeat)
+    status, headline = run_status(rep["clauses"], complete=complete)
+    if a.baseline:
+        known, new = ci.apply_baseline(rep, ci.load(a.baseline))
+        if status == EXIT["fails"] and not new:
+            status, headline = run_status([dict(c, verdict="pass") if c.get("known_failure") else c
+                                           for c in rep["clauses"]], complete=complete)
+            headline += f" (known failures: {', '.join(known)})"
+    if intr.signum:
+        status, headline = intr.exit_status(), f"INTERRUPTED ({intr.name})"
+    rep["status"], rep["headline"] = status, headline
+    rep["conforms"] = status == EXIT["conforms"]
     write_report(rep, out, with_demo=demo_ran)
+    if a.junit:
+        ci.junit(rep, a.junit)
+    if complete and not a.out:
+        runinfo.point_latest(out)
     print_table(rep, out)
-    return 0 if rep["conforms"] and demo_ok else 1
+    if status == EXIT["conforms"] and not demo_ok:
+        return EXIT["fails"]
+    return status
 
 
-def run_demo(a, out, timings):
-    """The reliability demonstration (tests/conformance/demo.py): its own UML boot when netem is missing here.
-    Prints its table; returns False when it failed (the report then keeps the previous section, if any)."""
+def run_demo(a, out, stages, intr):
+    """The reliability demonstration (wcrun.demo): its own UML boot when netem is missing here. Prints its
+    table; returns False when it failed."""
     from wcrun import demo, demo_report
     t0 = time.monotonic()
     print("== reliability demonstration: TCP against UDP through loss, reordering and duplication", flush=True)
@@ -134,15 +278,14 @@ def run_demo(a, out, timings):
     except Exception as e:
         print(f"conformance: the reliability demonstration failed: {e}", file=sys.stderr)
         return False
-    timings["demo"] = time.monotonic() - t0
+    stages.append({"name": "demo", "where": "demo", "seconds": round(time.monotonic() - t0, 1)})
     print(demo_report.table(rel), flush=True)
     return True
 
 
 def write_report(rep, out, with_demo=True):
-    """report.json/.md/.html, with the reliability section when captures/reliability.{json,html} exist (and
-    the demonstration belongs to this run), and a screenshot of report.html from headless Chromium when it is
-    installed."""
+    """report.json/.md/.html, with the reliability section when this run made one, and a screenshot of
+    report.html from headless Chromium when it is installed."""
     from wcrun import demo_report
     rel, extra = out / "reliability.json", out / "reliability.html"
     with_demo = with_demo and rel.exists()
@@ -159,17 +302,21 @@ def write_report(rep, out, with_demo=True):
             print(f"conformance: rendering report.html in Chromium failed: {e}", file=sys.stderr)
 
 
-def demo_only(a, out):
-    """--demo-only: the demonstration, then the previous report rewritten with its new section."""
+def demo_only(a, sut_desc):
+    """--demo-only: the demonstration, then the report of the latest run (or --out) rewritten with it."""
+    out = pathlib.Path(a.out) if a.out else (runinfo.CAPTURES / "latest").resolve()
+    if not a.out and not out.is_dir():
+        out = runinfo.new_run_dir(sut_desc, runinfo.utc_now())
+    out.mkdir(parents=True, exist_ok=True)
     prev = out / "report.json"
     rep = json.loads(prev.read_text()) if prev.exists() else None
     if rep is None:
-        sut = SUT({p: getattr(a, p.replace("-", "_") + "_cmd") for p in SUT.PARTS}, a.target).describe()
-        rep = report.aggregate([], clause_db.load(), sut)
-        rep["conforms"] = report.conforms(rep)
-    timings = dict(rep.get("timings_s") or {})
-    ok = run_demo(a, out, timings)
-    rep["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+        rep = report.aggregate([], clause_db.load(), sut_desc)
+        rep["status"], rep["headline"] = run_status(rep["clauses"], complete=False)
+    stages = list((rep.get("run") or {}).get("stages") or [])
+    ok = run_demo(a, out, stages, None)
+    if rep.get("run"):
+        rep["run"]["stages"] = stages
     write_report(rep, out)
     print(f"report: {out / 'report.html'}  ({out / 'report.json'})")
     return 0 if ok else 1
@@ -178,18 +325,58 @@ def demo_only(a, out):
 def print_table(rep, out):
     tty = sys.stdout.isatty()
     print()
-    print(f"{'clause':<7}{'level':<8}{'verdict':<9}title / evidence")
+    print(f"{'clause':<7}{'level':<8}{'verdict':<14}title / evidence")
     for c in rep["clauses"]:
         v = c["verdict"]
-        vs = f"{COLORS[v]}{v:<9}\033[0m" if tty else f"{v:<9}"
-        print(f"{c['id']:<7}{c['level']:<8}{vs}{c['title']}")
-        if v == "fail":
-            for e in c["evidence"][:3]:
-                print(f"{'':<24}{e[:150]}")
+        label = v + (f" ({c['passes']}/{c['runs']})" if "passes" in c else "")
+        vs = f"{COLORS[v]}{label:<14}\033[0m" if tty else f"{label:<14}"
+        extra = "   [known failure]" if c.get("known_failure") else ""
+        print(f"{c['id']:<7}{c['level']:<8}{vs}{c['title']}{extra}")
+        if v in ("fail", "flaky", "error", "inconclusive"):
+            for e in report.evidence_lines(c, width=160):
+                print(f"{'':<29}{e}")
     n = {v: sum(1 for c in rep["clauses"] if c["verdict"] == v) for v in report.VERDICTS}
     print()
-    print(f"{'CONFORMS' if rep['conforms'] else 'DOES NOT CONFORM'}: " + ", ".join(f"{n[v]} {v}" for v in n))
+    print(f"{rep['headline']}: " + ", ".join(f"{n[v]} {v}" for v in n if n[v]))
     print(f"report: {out / 'report.html'}  ({out / 'report.json'}, {out / 'report.md'})")
+
+
+def diff_main(argv):
+    ap = argparse.ArgumentParser(prog="scripts/conformance diff",
+                                 description="Clauses newly failing, newly passing and newly flaky from A to B.")
+    ap.add_argument("a", metavar="A.json")
+    ap.add_argument("b", metavar="B.json")
+    x = ap.parse_args(argv)
+    try:
+        d = ci.diff(ci.load(x.a), ci.load(x.b))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"conformance diff: {e}", file=sys.stderr)
+        return EXIT["usage"]
+    for k in ("newly failing", "newly passing", "newly flaky"):
+        print(f"{k}: {', '.join(d[k]) or 'none'}")
+    for line in d["changed"]:
+        print(f"  {line}")
+    return EXIT["fails"] if d["newly failing"] or d["newly flaky"] else 0
+
+
+def verify_main(argv):
+    ap = argparse.ArgumentParser(prog="scripts/conformance verify",
+                                 description="Checks that the captures a report cites are those it was made from "
+                                             "(their SHA-256).")
+    ap.add_argument("report", metavar="REPORT.json")
+    x = ap.parse_args(argv)
+    path = pathlib.Path(x.report)
+    try:
+        rep = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        print(f"conformance verify: {e}", file=sys.stderr)
+        return EXIT["usage"]
+    bad = runinfo.verify(rep, path.parent)
+    for rel, why in bad:
+        print(f"{rel}: {why}")
+    n = len((rep.get("run") or {}).get("captures_sha256", {}))
+    print(f"{n - len(bad)} of {n} cited captures match the report")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

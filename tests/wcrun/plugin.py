@@ -26,6 +26,8 @@ def pytest_addoption(parser):
                 help="run only the scenarios that check one of these comma-separated clauses (e.g. T4,U1)")
     g.addoption("--results-file", default=None, metavar="FILE",
                 help="write the raw per-scenario results as JSON (the runner merges several runs)")
+    g.addoption("--list-file", default=None, metavar="FILE",
+                help="with --collect-only: write the selected scenarios, their clauses and needs as JSON")
 
 
 class SUT:
@@ -298,6 +300,16 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_collection_finish(session):
+    path = session.config.getoption("--list-file")
+    if path:
+        rows = [{"nodeid": i.nodeid, "name": i.nodeid.split("::")[-1],
+                 "clauses": list(i.get_closest_marker("clause").args) if i.get_closest_marker("clause") else [],
+                 "netem": i.get_closest_marker("netem") is not None,
+                 "lab_only": i.get_closest_marker("lab_only") is not None} for i in session.items]
+        pathlib.Path(path).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def pytest_configure(config):

@@ -3,7 +3,9 @@ import html
 import json
 import os
 import pathlib
+import shutil
 
+from wcrun.clauses import PROTOCOL
 from wcrun.verdict import VERDICTS, combine_repeats, run_status, worst
 
 
@@ -97,6 +99,8 @@ def write_all(report, outdir, extra_html=""):
     (outdir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
     (outdir / "report.md").write_text(markdown(report, outdir))
     (outdir / "report.html").write_text(to_html(report, outdir, extra_html))
+    # The report links the specification beside it, wherever --out points.
+    shutil.copyfile(PROTOCOL, outdir / "PROTOCOL.md")
 
 
 def _counts(report):
@@ -106,24 +110,76 @@ def _counts(report):
     return n
 
 
+EVIDENCE_SHOWN = 4
+
+
+def evidence_lines(c, limit=EVIDENCE_SHOWN, width=None):
+    """The clause's evidence as every output shows it: the first `limit` lines (cut at `width` characters), and
+    "+N more (report.json)" when lines were left out. report.json keeps them all."""
+    lines = [e.replace("\n", " ") for e in c["evidence"]]
+    shown = [e if width is None or len(e) <= width else e[:width - 1] + "…" for e in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"+{len(lines) - limit} more (report.json)")
+    return shown
+
+
+def headline(report):
+    if report.get("headline"):
+        return report["headline"]
+    return run_status(report["clauses"])[1]
+
+
+def sut_text(sut):
+    """The implementation under test as its commands, for people."""
+    if sut.get("reference"):
+        return "the reference programs (build/bin)"
+    if sut.get("target"):
+        return f"the server at {sut['target']}" + (f", UDP port {sut['target_udp_port']}"
+                                                   if sut.get("target_udp_port") else "")
+    return "; ".join(f"{k}: {v}" for k, v in sut.items() if k in ("tcp-server", "udp-server", "tcp-client",
+                                                                   "udp-client"))
+
+
+def run_lines(report):
+    """A few lines saying when, from what and how the report was made."""
+    r = report.get("run")
+    if not r:
+        return []
+    uml = " (the netem scenarios inside User-Mode Linux)" if r.get("uml") else ""
+    out = [f"Run {r['started']} to {r['finished']} ({r['duration_s']} s), wirecheck {r.get('describe') or '?'} "
+           f"(commit {(r.get('commit') or '?')[:12]}), kernel {r['host_kernel']}{uml}, {r.get('tshark') or 'no tshark'}."]
+    if r.get("interrupted"):
+        out.append(f"INTERRUPTED by {r['interrupted']}: the scenarios that did not finish are \"not run\".")
+    elif not r.get("complete"):
+        out.append(f"Partial run ({json.dumps(r.get('selection'))}): clauses whose scenarios were not selected are "
+                   "\"not run\".")
+    if r.get("repeat", 1) > 1:
+        out.append(f"Every scenario ran {r['repeat']} times; a clause whose runs disagree is flaky.")
+    out.append(f"The SHA-256 of each of the {len(r.get('captures_sha256', {}))} captures cited is in report.json "
+               "(`scripts/conformance verify report.json` checks them).")
+    return out
+
+
 def markdown(report, outdir):
     n = _counts(report)
     lines = ["# wirecheck conformance report", "",
-             f"Implementation under test: `{json.dumps(report['sut'])}`", "",
-             f"**{'CONFORMS' if conforms(report) else 'DOES NOT CONFORM'}**: "
-             + ", ".join(f"{n[v]} {v}" for v in VERDICTS), "",
-             "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
+             f"Implementation under test: {sut_text(report['sut'])}", ""]
+    lines += [f"{x}  " for x in run_lines(report)] + [""] if report.get("run") else []
+    lines += [f"**{headline(report)}**: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS if n[v]), "",
+              "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
     for c in report["clauses"]:
-        ev = "<br>".join(e.replace("|", "\\|").replace("\n", " ") for e in c["evidence"][:4])
+        ev = "<br>".join(e.replace("|", "\\|") for e in evidence_lines(c))
         cap = f"[{pathlib.Path(c['capture']).name}]({_rel(c['capture'], outdir)})" if c["capture"] else ""
         lines.append(f"| {c['id']} | {c['level']} | {c['title']} | {c['verdict']} | {ev} | {cap} |")
     return "\n".join(lines) + "\n"
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
-table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}
-th{background:#f4f4f4}.pass{background:#d8f5d8}.fail{background:#f8d0d0}.skip{background:#f3f3c8}
-.na{background:#e8e8e8}code{font-size:90%}.small{font-size:85%;color:#444}"""
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1240px}
+table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border:1px solid #ccc;padding:4px 8px;
+vertical-align:top;overflow-wrap:anywhere}th{background:#f4f4f4}.pass{background:#d8f5d8}.fail,.flaky,.error
+{background:#f8d0d0}.skip,.inconclusive{background:#f3f3c8}.na,.notrun{background:#e8e8e8}code{font-size:90%}
+.small{font-size:85%;color:#444}col.id{width:4em}col.lv{width:5.5em}col.ti{width:13em}col.vd{width:8em}
+col.cap{width:14em}"""
 
 
 def to_html(report, outdir, extra_html=""):
@@ -131,22 +187,25 @@ def to_html(report, outdir, extra_html=""):
     e = html.escape
     rows = []
     for c in report["clauses"]:
-        ev = "<br>".join(e(x if len(x) <= 400 else x[:400] + " …") for x in c["evidence"][:6])
+        ev = "<br>".join(e(x) for x in evidence_lines(c))
         caps = " ".join(f'<a href="{e(_rel(p, outdir))}">{e(pathlib.Path(p).name)}</a>'
                         for p in dict.fromkeys(c["captures"]))
-        cls = c["verdict"].replace("/", "")
+        cls = c["verdict"].replace("/", "").replace(" ", "")
+        v = c["verdict"] + (f" ({c['passes']}/{c['runs']})" if "passes" in c else "")
         rows.append(f'<tr class="{cls}"><td>{e(c["id"])}</td><td>{e(c["level"])}</td><td>{e(c["title"])}</td>'
-                    f'<td><b>{e(c["verdict"])}</b></td><td class="small">{ev}</td><td>{caps}</td></tr>')
-    verdict = "CONFORMS" if conforms(report) else "DOES NOT CONFORM"
+                    f'<td><b>{e(v)}</b></td><td class="small">{ev}</td><td class="small">{caps}</td></tr>')
+    run = "".join(f"<p class=small>{e(x)}</p>" for x in run_lines(report))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>wirecheck conformance report</title>
 <style>{_CSS}</style></head><body>
 <h1>wirecheck conformance report</h1>
-<p>Implementation under test: <code>{e(json.dumps(report["sut"]))}</code></p>
-<p><b>{verdict}</b>: {", ".join(f"{n[v]} {v}" for v in VERDICTS)}.
-Clauses are those of <a href="../tests/conformance/PROTOCOL.md">PROTOCOL.md</a>; open a capture in Wireshark
+<p>Implementation under test: <code>{e(sut_text(report["sut"]))}</code></p>
+{run}
+<p><b>{e(headline(report))}</b>: {", ".join(f"{n[v]} {v}" for v in VERDICTS if n[v])}.
+Clauses are those of <a href="PROTOCOL.md">PROTOCOL.md</a>; open a capture in Wireshark
 to see the packets behind a verdict (packet comments explain each one).</p>
 <h2>Clauses</h2>
-<table><tr><th>clause</th><th>level</th><th>title</th><th>verdict</th><th>evidence</th><th>captures</th></tr>
+<table><colgroup><col class=id><col class=lv><col class=ti><col class=vd><col><col class=cap></colgroup>
+<tr><th>clause</th><th>level</th><th>title</th><th>verdict</th><th>evidence</th><th>captures</th></tr>
 {"".join(rows)}</table>
 {extra_html}
 </body></html>

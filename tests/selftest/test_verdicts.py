@@ -1,0 +1,128 @@
+"""The outcome model on its own: a scenario's per-clause verdicts, a clause's verdict over scenarios and repeats,
+the exit status, JUnit, baseline and diff. Pure functions over small result dicts: no lab."""
+import json
+import pathlib
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from wcrun import ci, clauses as clause_db, report
+from wcrun.plugin import SUT, clause_verdicts
+from wcrun.verdict import EXIT, combine_repeats, run_status, worst
+
+SCHEMA = json.loads((pathlib.Path(report.__file__).with_name("report.schema.json")).read_text())
+
+
+def result(name, clauses, outcome="passed", records=None, raised=None, failure=None, repeat=0):
+    return {"nodeid": f"conformance/test_x.py::{name}", "name": name, "clauses": clauses, "outcome": outcome,
+            "evidence": [], "capture": None, "records": records or {}, "raised": raised, "failure": failure,
+            "repeat": repeat}
+
+
+REF = SUT({})
+ONLY_UDP_SERVER = SUT({"udp_server_cmd": "x {port}"})
+
+
+def test_recorded_verdicts_stand_and_failure_names_its_clause():
+    r = result("s", ["T2", "T3"], "failed", records={"T2": {"verdict": "pass", "text": None, "because": None}},
+               failure="T3: late")
+    v = clause_verdicts(r, REF)
+    assert v["T2"]["verdict"] == "pass" and v["T3"]["verdict"] == "fail", v
+
+
+def test_a_failure_leaves_the_unobserved_clauses_inconclusive():
+    v = clause_verdicts(result("s", ["T4", "W2"], "failed", failure="T4: RST"), REF)
+    assert v["T4"]["verdict"] == "fail"
+    assert v["W2"] == {"verdict": "inconclusive", "because": "T4",
+                       "text": "not observed: the scenario stopped when T4 failed"}
+
+
+def test_raised_kinds_and_parts_not_under_test():
+    r = result("s", ["T6"], "inconclusive", raised={"kind": "inconclusive", "because": "T2", "text": "x"})
+    assert clause_verdicts(r, REF)["T6"] == {"verdict": "inconclusive", "because": "T2", "text": "x"}
+    r = result("s", ["W5", "C2"], "error", raised={"kind": "error", "text": "no loss"})
+    v = clause_verdicts(r, ONLY_UDP_SERVER)
+    assert v["W5"]["verdict"] == "error" and v["C2"]["verdict"] == "n/a", v
+
+
+@pytest.mark.parametrize("vs,want", [(["pass", "fail", "inconclusive"], "fail"), (["pass", "error"], "error"),
+                                     (["pass", "inconclusive"], "inconclusive"), (["pass", "n/a"], "pass"),
+                                     (["n/a", "n/a"], "n/a"), ([], "not run")])
+def test_worst(vs, want):
+    assert worst(vs) == want
+
+
+def test_repeats_that_disagree_are_flaky():
+    assert combine_repeats(["pass"] * 10) == "pass"
+    assert combine_repeats(["pass"] * 9 + ["fail"]) == "flaky"
+
+
+def rows(**verdicts):
+    return [{"id": k, "level": "MUST" if k != "T7" else "SHOULD", "verdict": v} for k, v in verdicts.items()]
+
+
+def test_exit_status():
+    assert run_status(rows(T1="pass", T7="fail")) == (EXIT["conforms"], "CONFORMS")
+    assert run_status(rows(T1="fail", T2="inconclusive")) == (EXIT["fails"], "DOES NOT CONFORM")
+    assert run_status(rows(T1="pass", T2="error")) == (EXIT["unjudged"], "INCONCLUSIVE")
+    assert run_status(rows(T1="pass", T2="not run"), complete=False) == (EXIT["unjudged"], "PARTIAL RUN")
+    assert run_status(rows(T1="flaky"))[0] == EXIT["fails"]
+
+
+def make_report(verdict_t3="fail", repeats=1):
+    res = []
+    for i in range(repeats):
+        t3 = "fail" if verdict_t3 == "fail" or (verdict_t3 == "flaky" and i == 0) else "pass"
+        for name, cl, v in (("a", "T1", "pass"), ("b", "T3", t3)):
+            r = result(name, [cl], "passed" if v == "pass" else "failed", repeat=i,
+                       failure=None if v == "pass" else f"{cl}: late")
+            r["verdicts"] = clause_verdicts(r, REF)
+            r["evidence"] = [] if v == "pass" else [f"{cl}: late"]
+            res.append(r)
+    rep = report.aggregate(res, clause_db.load(), REF.describe(), repeats=repeats)
+    rep["status"], rep["headline"] = run_status(rep["clauses"], complete=False)
+    rep["conforms"] = False
+    rep["run"] = {"started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:00:01+00:00",
+                  "duration_s": 1.0, "commit": None, "describe": None, "host_kernel": "x", "uml": False,
+                  "stages": [], "tshark": None, "commands": {}, "reference": True, "complete": False,
+                  "interrupted": None, "repeat": repeats, "captures_sha256": {}}
+    return rep
+
+
+def test_aggregate_report_matches_the_schema():
+    rep = make_report()
+    jsonschema.validate(rep, SCHEMA)
+    by = {c["id"]: c for c in rep["clauses"]}
+    assert by["T1"]["verdict"] == "pass" and by["T3"]["verdict"] == "fail" and by["T2"]["verdict"] == "not run"
+    assert by["T3"]["evidence"] == ["b: T3: late"]
+
+
+def test_repeat_counts_passes_and_marks_flaky():
+    rep = make_report("flaky", repeats=3)
+    t3 = next(c for c in rep["clauses"] if c["id"] == "T3")
+    assert (t3["verdict"], t3["passes"], t3["runs"]) == ("flaky", 2, 3)
+    assert t3["evidence"][0] == "b: flaky: 2 of 3 runs passed"
+
+
+def test_junit_one_suite_per_clause(tmp_path):
+    ci.junit(make_report(), tmp_path / "j.xml")
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    suites = {s.get("name").split()[0]: s for s in root}
+    assert set(suites) == set(clause_db.load())
+    case = suites["T3"].find("testcase")
+    assert case.get("name") == "b" and case.find("failure").get("message") == "b: T3: late"
+    assert suites["T1"].get("failures") == "0"
+
+
+def test_baseline_and_diff():
+    old, new = make_report("fail"), make_report("pass")
+    assert ci.diff(old, new)["newly passing"] == ["T3"]
+    assert ci.diff(new, old)["newly failing"] == ["T3"]
+    assert ci.apply_baseline(make_report("fail"), old) == (["T3"], [])
+    assert ci.apply_baseline(make_report("fail"), new) == ([], ["T3"])
+
+
+def test_evidence_is_shortened_the_same_way_everywhere():
+    c = {"evidence": [f"line {i}" for i in range(7)]}
+    assert report.evidence_lines(c) == ["line 0", "line 1", "line 2", "line 3", "+3 more (report.json)"]
