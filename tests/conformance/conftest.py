@@ -23,4 +23,8 @@ def env(request, sut, attach_capture):
         return
     sc = request.getfixturevalue("scenario")
     attach_capture(sc.pcapng)
-    yield LabEnv(sut, sc)
+    env = LabEnv(sut, sc)
+    yield env
+    # A server under test that died during the scenario is the first thing its evidence says.
+    for text in env.crashes():
+        request.node.user_properties.append(("crash", text))

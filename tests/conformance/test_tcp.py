@@ -364,7 +364,7 @@ def test_graceful_stop(env, sut, judge):
                                  "in flight at the stop could not be told apart")
     s.sendall(b"in flight\n")
     p = env.servers["tcp"]
-    p.send_signal(signal.SIGTERM)
+    env.signal_server("tcp", signal.SIGTERM)
     tail, _ = recv_to_eof(s, 10)
     s.close()
     try:

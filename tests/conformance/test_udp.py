@@ -143,7 +143,7 @@ def test_udp_graceful_stop(env, sut, judge):
     need(sut, "udp-server")
     port = env.start("udp")
     p = env.servers["udp"]
-    p.send_signal(signal.SIGTERM)
+    env.signal_server("udp", signal.SIGTERM)
     try:
         code = p.wait(10)
     except subprocess.TimeoutExpired:

@@ -43,6 +43,13 @@ def exit_text(rc):
     return f"exited with status {rc}"
 
 
+def stderr_tail(p, lines=3, width=300):
+    """The last non-empty lines of a process's stderr, joined with " | "."""
+    text = p.stderr().decode(errors="replace").strip().splitlines()
+    tail = " | ".join(line.strip() for line in text[-lines:] if line.strip())
+    return tail if len(tail) <= width else "…" + tail[-width:]
+
+
 def udp_socket(family, timeout=0.05):
     s = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(timeout)
@@ -155,6 +162,7 @@ class LabEnv(Env):
         self.topo = scenario.topo
         self.impair = scenario.netem
         self.servers = {}
+        self._signalled = set()
         self._wire = None
 
     def wire(self):
@@ -237,8 +245,37 @@ class LabEnv(Env):
     @staticmethod
     def _check_alive(p):
         if not p.alive():
-            raise proc.NotReady(f"the server under test exited before it was ready\n{p.describe()}")
+            tail = stderr_tail(p)
+            raise proc.NotReady(f"the server under test {exit_text(p.p.returncode)} before it was ready"
+                                + (f"; its stderr ends: {tail}" if tail else "; its stderr is empty")
+                                + f" (logs: {p.logdir})")
         return True
+
+    def signal_server(self, kind, sig):
+        """Sends sig to the server under test on purpose (its exit is then no crash)."""
+        self._signalled.add(kind)
+        self.servers[kind].send_signal(sig)
+
+    def crashes(self):
+        """One line per server under test that exited during the scenario without being asked to: its exit
+        status or signal, the last request it received (the frame in the capture) and its stderr's end."""
+        out = []
+        for kind, p in self.servers.items():
+            if kind in self._signalled or p.alive():
+                continue
+            where = ""
+            try:
+                port = PORTS[kind]
+                reqs = [x for x in self.wire().side("server") if x.dport == port and
+                        (x.payload_len or x.proto == 17 or "R" in x.flags or "F" in x.flags)]
+                where = f" after the request of {reqs[-1].where}" if reqs else ""
+            except Exception:      # a broken capture must not hide the crash itself
+                pass
+            tail = stderr_tail(p, lines=1)
+            out.append(f"the {kind.upper()} server {exit_text(p.p.returncode)} during this scenario{where}"
+                       + (f"; its stderr ends: {tail}" if tail else "")
+                       + f" (logs: {p.logdir})")
+        return out
 
     def in_client(self, fn):
         return proc.in_netns(self.topo.client.ns, fn)

@@ -209,6 +209,8 @@ class _Collector:
                 r["records"][v[0]] = v[1]
             elif k == "raised":
                 raised = v
+            elif k == "crash" and v not in r.setdefault("crashes", []):
+                r["crashes"].append(v)
         if rep.when == "teardown":
             if rep.failed:
                 # The harness failed after the scenario (capture, leak check): an error, unless the scenario

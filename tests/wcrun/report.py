@@ -48,8 +48,8 @@ def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
         chosen = [m for m in mine if m[1] == verdict] if verdict != "n/a" or mine else []
         evidence = []
         for r, v, because, texts in chosen:
-            lines = [e for e in r["evidence"] if e.startswith(cid)] + \
-                    [e for e in r["evidence"] if not e.startswith(cid)]
+            lines = [f"{cid}: {x}" for x in r.get("crashes", [])] + \
+                [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
             if v in ("inconclusive", "error") or not lines:
                 lines = [t for t in texts if t] + lines
             if v == "flaky":
