@@ -25,25 +25,25 @@ ONLY_UDP_SERVER = SUT({"udp_server_cmd": "x {port}"})
 
 
 def test_recorded_verdicts_stand_and_failure_names_its_clause():
-    r = result("s", ["T2", "T3"], "failed", records={"T2": {"verdict": "pass", "text": None, "because": None}},
-               failure="T3: late")
+    r = result("s", ["T2.1", "T3.2"], "failed",
+               records={"T2.1": {"verdict": "pass", "text": None, "because": None}}, failure="T3: late")
     v = clause_verdicts(r, REF)
-    assert v["T2"]["verdict"] == "pass" and v["T3"]["verdict"] == "fail", v
+    assert v["T2.1"]["verdict"] == "pass" and v["T3.2"]["verdict"] == "fail", v
 
 
 def test_a_failure_leaves_the_unobserved_clauses_inconclusive():
-    v = clause_verdicts(result("s", ["T4", "W2"], "failed", failure="T4: RST"), REF)
-    assert v["T4"]["verdict"] == "fail"
-    assert v["W2"] == {"verdict": "inconclusive", "because": "T4",
-                       "text": "not observed: the scenario stopped when T4 failed"}
+    v = clause_verdicts(result("s", ["T4.2", "W2.1"], "failed", failure="T4.2: RST"), REF)
+    assert v["T4.2"]["verdict"] == "fail"
+    assert v["W2.1"] == {"verdict": "inconclusive", "because": "T4",
+                         "text": "not observed: the scenario stopped when T4.2 failed"}
 
 
 def test_raised_kinds_and_parts_not_under_test():
-    r = result("s", ["T6"], "inconclusive", raised={"kind": "inconclusive", "because": "T2", "text": "x"})
-    assert clause_verdicts(r, REF)["T6"] == {"verdict": "inconclusive", "because": "T2", "text": "x"}
-    r = result("s", ["W5", "C2"], "error", raised={"kind": "error", "text": "no loss"})
+    r = result("s", ["T6.1"], "inconclusive", raised={"kind": "inconclusive", "because": "T2", "text": "x"})
+    assert clause_verdicts(r, REF)["T6.1"] == {"verdict": "inconclusive", "because": "T2", "text": "x"}
+    r = result("s", ["W5.2", "C2.2"], "error", raised={"kind": "error", "text": "no loss"})
     v = clause_verdicts(r, ONLY_UDP_SERVER)
-    assert v["W5"]["verdict"] == "error" and v["C2"]["verdict"] == "n/a", v
+    assert v["W5.2"]["verdict"] == "error" and v["C2.2"]["verdict"] == "n/a", v
 
 
 @pytest.mark.parametrize("vs,want", [(["pass", "fail", "inconclusive"], "fail"), (["pass", "error"], "error"),
@@ -74,11 +74,11 @@ def make_report(verdict_t3="fail", repeats=1):
     res = []
     for i in range(repeats):
         t3 = "fail" if verdict_t3 == "fail" or (verdict_t3 == "flaky" and i == 0) else "pass"
-        for name, cl, v in (("a", "T1", "pass"), ("b", "T3", t3)):
+        for name, cl, v in (("a", "T1.1", "pass"), ("b", "T3.2", t3)):
             r = result(name, [cl], "passed" if v == "pass" else "failed", repeat=i,
-                       failure=None if v == "pass" else f"{cl}: late")
+                       failure=None if v == "pass" else "T3: late")
             r["verdicts"] = clause_verdicts(r, REF)
-            r["evidence"] = [] if v == "pass" else [f"{cl}: late"]
+            r["evidence"] = [] if v == "pass" else ["T3: late"]
             res.append(r)
     rep = report.aggregate(res, clause_db.load(), REF.describe(), repeats=repeats)
     rep["status"], rep["headline"] = run_status(rep["clauses"], complete=False)
@@ -96,6 +96,8 @@ def test_aggregate_report_matches_the_schema():
     by = {c["id"]: c for c in rep["clauses"]}
     assert by["T1"]["verdict"] == "pass" and by["T3"]["verdict"] == "fail" and by["T2"]["verdict"] == "not run"
     assert by["T3"]["evidence"] == ["b: T3: late"]
+    reqs = {r["id"]: r for r in rep["requirements"]}
+    assert reqs["T3.2"]["verdict"] == "fail" and reqs["T3.1"]["verdict"] == "not run"
 
 
 def test_repeat_counts_passes_and_marks_flaky():
@@ -121,6 +123,15 @@ def test_baseline_and_diff():
     assert ci.diff(new, old)["newly failing"] == ["T3"]
     assert ci.apply_baseline(make_report("fail"), old) == (["T3"], [])
     assert ci.apply_baseline(make_report("fail"), new) == ([], ["T3"])
+
+
+def test_a_should_requirement_never_fails_its_must_clause():
+    r = result("m", ["T5.1", "T5.2"], "failed", failure="T5.2: grew",
+               records={"T5.1": {"verdict": "pass", "text": None, "because": None}})
+    r["verdicts"] = clause_verdicts(r, REF)
+    rep = report.aggregate([r], clause_db.load(), REF.describe())
+    t5 = next(c for c in rep["clauses"] if c["id"] == "T5")
+    assert t5["verdict"] == "pass" and t5["evidence"][0].startswith("T5.2 (SHOULD) fail"), t5
 
 
 def test_evidence_is_shortened_the_same_way_everywhere():

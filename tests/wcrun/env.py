@@ -60,6 +60,10 @@ class Env:
     lab = False
     topo = None
 
+    def server_memory(self, kind):
+        """None: a remote server's memory cannot be seen."""
+        return None
+
     def server_host(self, family=4):
         raise NotImplementedError
 
@@ -250,6 +254,42 @@ class LabEnv(Env):
                                 + (f"; its stderr ends: {tail}" if tail else "; its stderr is empty")
                                 + f" (logs: {p.logdir})")
         return True
+
+    def add_server_address(self):
+        """Gives the server's interface a second IPv4 address in its subnet (and the router a neighbour entry for
+        it, as the lab has for every address); returns it."""
+        import json
+        primary = self.server_host(4)
+        second = primary.rsplit(".", 1)[0] + ".3"
+        dev = self.topo.server.ifnames[0]
+        mac = json.loads(self.topo.server.exec(["ip", "-j", "link", "show", dev]).stdout)[0]["address"]
+        self.topo.server.exec(["ip", "addr", "add", f"{second}/24", "dev", dev])
+        self.topo.router.exec(["ip", "neigh", "replace", second, "lladdr", mac, "dev", "to-server",
+                               "nud", "permanent"])
+        return second
+
+    def udp_delivered(self):
+        """Datagrams the server namespace's UDP layer delivered to sockets (Udp InDatagrams, /proc/net/snmp)."""
+        def read():
+            with open("/proc/thread-self/net/snmp") as f:
+                rows = [line.split() for line in f if line.startswith("Udp:")]
+            return int(rows[1][rows[0].index("InDatagrams")])
+        return proc.in_netns(self.topo.server.ns, read)
+
+    def listening(self, kind):
+        """True while a socket of the server namespace listens on the kind's TCP port."""
+        return proc.in_netns(self.topo.server.ns, lambda: tcp_listening(PORTS[kind]))
+
+    def server_memory(self, kind):
+        """The server process's resident memory in bytes, {"rss", "peak"} (VmRSS, VmHWM), or None when it is
+        gone. (Its children, if it forks per connection, are not counted.)"""
+        try:
+            with open(f"/proc/{self.servers[kind].pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except (OSError, KeyError):
+            return None
+        kb = lambda k: int(fields[k].split()[0]) * 1024 if k in fields else 0  # noqa: E731
+        return {"rss": kb("VmRSS"), "peak": kb("VmHWM")}
 
     def signal_server(self, kind, sig):
         """Sends sig to the server under test on purpose (its exit is then no crash)."""

@@ -9,12 +9,13 @@ import pytest
 
 from lab.proc import NotReady
 from wcrun import clauses as clause_db
+from wcrun.clauses import clause_of
 from wcrun import options
 from wcrun import report as report_mod
 from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-_CLAUSE_ID = re.compile(r"^([TUWC]\d+)\b")
+_CLAUSE_ID = re.compile(r"^([TUWC]\d+(?:\.\d+)?)\b")
 
 
 def pytest_addoption(parser):
@@ -98,17 +99,23 @@ class Judge:
     def __call__(self, text):
         self.node.user_properties.append(("evidence", str(text)))
 
-    def _record(self, cid, verdict, text=None, because=None):
-        if cid not in self.clauses:
+    def targets(self, cid):
+        """The requirement ids of the marker that cid names: itself, or all of its clause's."""
+        ids = [cid] if cid in self.clauses else [x for x in self.clauses if clause_of(x) == cid]
+        if not ids:
             raise ValueError(f"{self.node.nodeid} judges {cid}, which its clause marker does not name")
-        prev = self.records.get(cid)
-        if prev and prev["verdict"] == "fail":       # a failure is never overwritten
-            return
-        rec = {"verdict": verdict, "text": text, "because": because}
-        self.records[cid] = rec
-        self.node.user_properties.append(("verdict", [cid, rec]))
+        return ids
+
+    def _record(self, cid, verdict, text=None, because=None):
+        for rid in self.targets(cid):
+            prev = self.records.get(rid)
+            if prev and prev["verdict"] == "fail":       # a failure is never overwritten
+                continue
+            rec = {"verdict": verdict, "text": text, "because": because}
+            self.records[rid] = rec
+            self.node.user_properties.append(("verdict", [rid, rec]))
         if text:
-            self(text if _CLAUSE_ID.match(text) else f"{cid}: {text}")
+            self(text if _CLAUSE_ID.match(text) else f"{clause_of(cid)}: {text}")
 
     def ok(self, cid, text=None):
         self._record(cid, "pass", text)
@@ -125,7 +132,8 @@ class Judge:
             raise AssertionError(f"{cid}: {text}")
 
     def failures(self):
-        return [f"{c}: {r['text']}" for c, r in self.records.items() if r["verdict"] == "fail"]
+        return list(dict.fromkeys(f"{clause_of(c)}: {r['text']}" for c, r in self.records.items()
+                                  if r["verdict"] == "fail"))
 
 
 @pytest.fixture
@@ -259,13 +267,14 @@ def clause_verdicts(result, sut):
     message names (else its first clause), and its other clauses were not observed: inconclusive.
     """
     out = {}
-    failed_clause = None
+    failed = set()
     if result["outcome"] == "failed":
         m = _CLAUSE_ID.match(result.get("failure") or "")
-        named = m.group(1) if m and m.group(1) in result["clauses"] else None
-        failed_clause = named or next((c for c in result["clauses"]
-                                       if result["records"].get(c, {}).get("verdict") == "fail"), None) \
-            or result["clauses"][0]
+        named = m.group(1) if m else None
+        failed = {x for x in result["clauses"] if named and (x == named or clause_of(x) == named)} or \
+            {x for x in result["clauses"] if result["records"].get(x, {}).get("verdict") == "fail"} or \
+            {result["clauses"][0]}
+    blame = ", ".join(sorted(failed))
     for cid in result["clauses"]:
         rec = result["records"].get(cid)
         if sut is not None and not sut.target and not any(sut.has(p) for p in clause_parts(cid)):
@@ -274,11 +283,11 @@ def clause_verdicts(result, sut):
         elif rec:
             out[cid] = rec
         elif result["outcome"] == "failed":
-            if cid == failed_clause:
+            if cid in failed:
                 out[cid] = {"verdict": "fail", "because": None, "text": result.get("failure")}
             else:
-                out[cid] = {"verdict": "inconclusive", "because": failed_clause,
-                            "text": f"not observed: the scenario stopped when {failed_clause} failed"}
+                out[cid] = {"verdict": "inconclusive", "because": clause_of(sorted(failed)[0]),
+                            "text": f"not observed: the scenario stopped when {blame} failed"}
         else:
             raised = result.get("raised") or {}
             v = {"passed": "pass", "inconclusive": "inconclusive", "error": "error", "na": "n/a",
@@ -298,7 +307,8 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         m = item.get_closest_marker("clause")
-        (keep if m and wanted & set(m.args) else drop).append(item)
+        ids = set(m.args) | {clause_of(x) for x in m.args} if m else set()
+        (keep if wanted & ids else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -315,7 +325,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "clause(*ids): the PROTOCOL.md clauses a scenario checks")
+    config.addinivalue_line("markers", "clause(*ids): the requirements of PROTOCOL.md a scenario checks (T5.1, ...)")
 
 
 def pytest_runtest_logreport(report):

@@ -5,7 +5,7 @@ import os
 import pathlib
 import shutil
 
-from wcrun.clauses import PROTOCOL
+from wcrun.clauses import PROTOCOL, clause_of
 from wcrun.verdict import VERDICTS, combine_repeats, run_status, worst
 
 
@@ -18,68 +18,101 @@ def _scenario_clause_verdicts(results):
     return out
 
 
-def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
-    """Clause verdicts from scenario results (dicts with nodeid, name, clauses, verdicts, evidence, capture;
-    with --repeat, one result per scenario and repeat, each with "repeat": i).
+def _judge(rid, per, by_node, not_applicable):
+    """(verdict, [(scenario result, verdict, because, texts)], the chosen ones) of one requirement."""
+    mine = []
+    for nodeid, rv in per.items():
+        if rid not in rv:
+            continue
+        vs = rv[rid]
+        v = combine_repeats([x["verdict"] for x in vs])
+        because = sorted({x["because"] for x in vs if x.get("because")})
+        mine.append((by_node[nodeid], v, because, [x.get("text") for x in vs if x.get("text")]))
+    if clause_of(rid) in not_applicable:
+        return "n/a", mine, []
+    verdict = worst(v for _, v, _, _ in mine) if mine else "not run"
+    return verdict, mine, [m for m in mine if m[1] == verdict]
 
-    A scenario's verdict on a clause is the same in every repeat, or flaky. A clause's verdict is the worst of
-    its scenarios' (verdict.worst); with repeats, "passes" counts the repeats in which the clause passed.
+
+def _evidence(rid, chosen, per):
+    cid = clause_of(rid)
+    evidence = []
+    for r, v, because, texts in chosen:
+        lines = [f"{cid}: {x}" for x in r.get("crashes", [])] + \
+            [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
+        if v in ("inconclusive", "error") or not lines:
+            lines = [t for t in texts if t] + lines
+        if v == "flaky":
+            lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
+                     f"{len(per[r['nodeid']][rid])} runs passed"] + lines
+        for e in list(dict.fromkeys(lines)) or [v]:
+            evidence.append(f"{r['name']}: {e}")
+    return evidence
+
+
+def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
+    """Requirement and clause verdicts from scenario results (dicts with nodeid, name, clauses, verdicts,
+    evidence, capture; with --repeat, one result per scenario and repeat, each with "repeat": i).
+
+    A scenario's verdict on a requirement is the same in every repeat, or flaky. A requirement's verdict is the
+    worst of its scenarios' (verdict.worst). A clause's verdict is the worst of its requirements at the clause's
+    own level (a MUST clause's SHOULD requirements are reported beside it and never fail it); with repeats,
+    "passes" counts the repeats in which the clause passed.
     """
     by_node = {}
     for r in results:
         by_node.setdefault(r["nodeid"], r)
     per = _scenario_clause_verdicts(results)
-    out = []
+    reqs, out = [], []
     for cid, c in clauses.items():
-        mine = []        # (scenario result, combined verdict, because, texts)
-        for nodeid, cl in per.items():
-            if cid not in cl:
-                continue
-            vs = cl[cid]
-            v = combine_repeats([x["verdict"] for x in vs])
-            because = sorted({x["because"] for x in vs if x.get("because")})
-            mine.append((by_node[nodeid], v, because, [x.get("text") for x in vs if x.get("text")]))
-        if cid in not_applicable:
-            verdict = "n/a"
-        elif not mine:
-            verdict = "not run"
-        else:
-            verdict = worst(v for _, v, _, _ in mine)
-        chosen = [m for m in mine if m[1] == verdict] if verdict != "n/a" or mine else []
-        evidence = []
-        for r, v, because, texts in chosen:
-            lines = [f"{cid}: {x}" for x in r.get("crashes", [])] + \
-                [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
-            if v in ("inconclusive", "error") or not lines:
-                lines = [t for t in texts if t] + lines
-            if v == "flaky":
-                lines = [f"flaky: {sum(1 for x in per[r['nodeid']][cid] if x['verdict'] == 'pass')} of "
-                         f"{len(per[r['nodeid']][cid])} runs passed"] + lines
-            for e in list(dict.fromkeys(lines)) or [v]:
-                evidence.append(f"{r['name']}: {e}")
-        if cid in not_applicable:
+        rows = []
+        for rq in c["requirements"]:
+            verdict, mine, chosen = _judge(rq["id"], per, by_node, not_applicable)
+            rows.append({
+                "id": rq["id"], "clause": cid, "level": rq["level"], "text": rq["text"], "verdict": verdict,
+                "because": sorted({b for m in chosen for b in m[2]}), "evidence": _evidence(rq["id"], chosen, per),
+                "captures": [m[0]["capture"] for m in chosen if m[0].get("capture")],
+                "scenarios": [{"name": m[0]["name"], "verdict": m[1], "capture": m[0].get("capture")}
+                              for m in mine]})
+        reqs += rows
+        judged = [x for x in rows if x["level"] == c["level"]] or rows
+        verdict = worst(x["verdict"] for x in judged)
+        evidence, caps, because = [], [], set()
+        for x in judged:
+            if x["verdict"] == verdict:
+                evidence += [e for e in x["evidence"] if e not in evidence]
+                caps += [p for p in x["captures"] if p not in caps]
+                because |= set(x["because"])
+        notes = [f"{x['id']} ({x['level']}) {x['verdict']}: {(x['evidence'] or [''])[0]}" for x in rows
+                 if x not in judged and x["verdict"] not in ("pass", "n/a", "not run")]
+        if clause_of(cid) in not_applicable:
             evidence = ["does not apply here (a remote --target: no capture, no impairment, no signals)"]
-        elif not mine:
+        elif verdict == "not run":
             evidence = ["no scenario for this clause ran"]
-        caps = [m[0]["capture"] for m in chosen if m[0].get("capture")]
+        scen = {}
+        for x in rows:
+            for sc in x["scenarios"]:
+                prev = scen.get(sc["name"])
+                scen[sc["name"]] = sc if prev is None else dict(prev, verdict=worst([prev["verdict"], sc["verdict"]]))
         row = {
             "id": cid, "level": c["level"], "title": c["title"], "section": c["section"],
-            "verdict": verdict, "because": sorted({b for m in chosen for b in m[2]}), "evidence": evidence,
-            "capture": caps[0] if caps else None, "captures": caps,
-            "scenarios": [{"name": m[0]["name"], "verdict": m[1], "capture": m[0].get("capture")} for m in mine],
+            "verdict": verdict, "because": sorted(because), "evidence": notes + evidence if verdict == "pass"
+            else evidence + notes, "capture": caps[0] if caps else None, "captures": caps,
+            "requirements": [x["id"] for x in rows], "scenarios": list(scen.values()),
         }
         if repeats > 1:
-            row["passes"] = _passes(results, cid, repeats)
+            row["passes"] = _passes(results, [x["id"] for x in judged], repeats)
             row["runs"] = repeats
         out.append(row)
-    return {"sut": sut, "clauses": out, "scenarios": results}
+    return {"sut": sut, "clauses": out, "requirements": reqs, "scenarios": results}
 
 
-def _passes(results, cid, repeats):
-    """In how many repeats the clause passed (its worst scenario verdict in that repeat was pass)."""
+def _passes(results, rids, repeats):
+    """In how many repeats the clause passed (the worst verdict of its judged requirements was pass)."""
     n = 0
     for i in range(repeats):
-        vs = [r["verdicts"][cid]["verdict"] for r in results if r.get("repeat", 0) == i and cid in r["verdicts"]]
+        vs = [r["verdicts"][rid]["verdict"] for r in results if r.get("repeat", 0) == i
+              for rid in rids if rid in r["verdicts"]]
         n += bool(vs) and worst(vs) == "pass"
     return n
 
@@ -160,6 +193,15 @@ def run_lines(report):
     return out
 
 
+def coverage(report):
+    """(requirement id, level, text, scenarios "name: verdict", verdict) for the coverage table."""
+    out = []
+    for r in report.get("requirements", []):
+        sc = [f"{x['name']}: {x['verdict']}" for x in r["scenarios"]]
+        out.append((r["id"], r["level"], r["text"], sc or ["no scenario covered it"], r["verdict"]))
+    return out
+
+
 def markdown(report, outdir):
     n = _counts(report)
     lines = ["# wirecheck conformance report", "",
@@ -171,6 +213,13 @@ def markdown(report, outdir):
         ev = "<br>".join(e.replace("|", "\\|") for e in evidence_lines(c))
         cap = f"[{pathlib.Path(c['capture']).name}]({_rel(c['capture'], outdir)})" if c["capture"] else ""
         lines.append(f"| {c['id']} | {c['level']} | {c['title']} | {c['verdict']} | {ev} | {cap} |")
+    rows = coverage(report)
+    if rows:
+        lines += ["", "## Coverage: requirement, scenarios, verdict", "",
+                  "| requirement | level | text | scenarios | verdict |", "|---|---|---|---|---|"]
+        for rid, level, text, sc, v in rows:
+            cell = text.replace("|", "\\|")
+            lines.append(f"| {rid} | {level} | {cell} | {'<br>'.join(sc)} | {v} |")
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +244,13 @@ def to_html(report, outdir, extra_html=""):
         rows.append(f'<tr class="{cls}"><td>{e(c["id"])}</td><td>{e(c["level"])}</td><td>{e(c["title"])}</td>'
                     f'<td><b>{e(v)}</b></td><td class="small">{ev}</td><td class="small">{caps}</td></tr>')
     run = "".join(f"<p class=small>{e(x)}</p>" for x in run_lines(report))
+    cov = "".join(f'<tr class="{v.replace("/", "").replace(" ", "")}"><td>{e(rid)}</td><td>{e(level)}</td>'
+                  f'<td class=small>{e(text)}</td><td class=small>{"<br>".join(e(x) for x in sc)}</td>'
+                  f'<td><b>{e(v)}</b></td></tr>' for rid, level, text, sc, v in coverage(report))
+    if cov:
+        cov = ("<h2>Coverage: which scenario checks which requirement</h2>\n<table><colgroup><col class=id>"
+               "<col class=lv><col><col><col class=vd></colgroup>\n<tr><th>requirement</th><th>level</th>"
+               f"<th>text</th><th>scenarios</th><th>verdict</th></tr>\n{cov}</table>")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>wirecheck conformance report</title>
 <style>{_CSS}</style></head><body>
 <h1>wirecheck conformance report</h1>
@@ -207,6 +263,7 @@ to see the packets behind a verdict (packet comments explain each one).</p>
 <table><colgroup><col class=id><col class=lv><col class=ti><col class=vd><col><col class=cap></colgroup>
 <tr><th>clause</th><th>level</th><th>title</th><th>verdict</th><th>evidence</th><th>captures</th></tr>
 {"".join(rows)}</table>
+{cov}
 {extra_html}
 </body></html>
 """

@@ -31,6 +31,8 @@ CLAUSE_PART = {"T": ("tcp-server",), "U": ("udp-server",), "W1": ("tcp-server",)
 
 
 def clause_parts(cid):
+    """The parts a clause (or a requirement: "W5.2") speaks for."""
+    cid = cid.split(".", 1)[0]
     return CLAUSE_PART.get(cid) or CLAUSE_PART.get(cid[0], ())
 
 
