@@ -112,10 +112,12 @@ local function judge(req, rep)
         if got:byte(i) ~= want:byte(i) then first = i; break end
     end
     if first then
+        local b = req.data:byte(first)
+        local why = (b >= 0x61 and b <= 0x7a) and string.format("the upper case of 0x%02x", b)
+                    or "unchanged: only a-z change"
         errs[#errs + 1] = { e.not_upper, string.format(
-            "reply differs from the upper case of its request (frame %d) at offset %d: 0x%02x where 0x%02x "
-            .. "(upper case of 0x%02x) was expected", req.frame, first - 1, got:byte(first), want:byte(first),
-            req.data:byte(first)), first - 1 }
+            "reply differs from the upper case of its request (frame %d) at offset %d: 0x%02x where 0x%02x (%s) "
+            .. "was expected", req.frame, first - 1, got:byte(first), want:byte(first), why), first - 1 }
     end
     if #got ~= #want then
         errs[#errs + 1] = { e.length, string.format("reply has %d bytes, its request (frame %d) %d",
