@@ -276,8 +276,9 @@ local function render(anchor, pdu, pinfo, tree, rec)
         elseif not req and complete(pinfo) then
             st:add_proto_expert_info(e.no_request, "reply without a request in this capture (on this interface)")
         end
-        for _, err in ipairs(rec.errors or {}) do
-            if err[3] then st:add(f.diff, err[3]):set_generated() end
+        local errs = rec.errors or {}
+        if errs[1] and errs[1][3] then st:add(f.diff, errs[1][3]):set_generated() end
+        for _, err in ipairs(errs) do
             st:add_proto_expert_info(err[1], err[2])
         end
     end
