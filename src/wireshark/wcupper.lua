@@ -46,6 +46,8 @@ local e = {
                                  expert.group.SEQUENCE, expert.severity.WARN),
     dup_reply  = ProtoExpert.new("wcupper.reply.duplicate", "Another reply to an answered request",
                                  expert.group.SEQUENCE, expert.severity.WARN),
+    gap        = ProtoExpert.new("wcupper.capture_gap", "Bytes missing from the capture",
+                                 expert.group.SEQUENCE, expert.severity.WARN),
 }
 p.experts = e
 
@@ -59,10 +61,11 @@ local fe_seq_raw = Field.new("tcp.seq_raw")
 -- State built on the first pass and read on every pass: records[frame][n] describes the n-th PDU of a frame.
 -- built[frame]: "first" when the frame was matched in the first pass (every later pass then knows the whole file),
 -- "late" when the first pass had no tree (tshark -2 without a filter) and the frame was matched on a later pass.
-local records, convs, heur_frames, streams, built = {}, {}, {}, {}, {}
+-- gap_notes[frame]: the gaps in the capture that were skipped there (texts).
+local records, convs, heur_frames, streams, built, gap_notes = {}, {}, {}, {}, {}, {}
 
 function p.init() -- a new file, or a reload: forget everything
-    records, convs, heur_frames, streams, built = {}, {}, {}, {}, {}
+    records, convs, heur_frames, streams, built, gap_notes = {}, {}, {}, {}, {}, {}
 end
 
 -- True when this call must match the frame: the first time it is seen with its fields readable.
@@ -337,65 +340,94 @@ end
 -- reassembly: in a file with both capture points the same segment appears twice, and TCP's reassembly (one per
 -- connection, not per interface) mixes the copies. Here a retransmitted or duplicated byte is taken once, a
 -- segment that arrives early waits for the gap before it, and each side of the capture is its own byte stream.
-local function stream_state(key)
+-- A gap that the receiver has acknowledged was lost by the capture, not by the network (the bytes passed this
+-- point): the stream skips it, and the line around it, instead of waiting for it forever.
+--
+-- streams[iface|stream|port]: one direction (the data that `port` sends) as seen on one interface.
+local function stream_state(key, first, iface, stream, sport, is_req)
     local st = streams[key]
     if not st then
-        st = { next = nil, chunks = {}, start = nil, early = {} }
+        st = { next = first, start = first, origin = first, chunks = {}, early = {}, acked = nil,
+               conv = table.concat({ "tcp", iface, stream, sport }, "|"), is_req = is_req, gaps = {} }
         streams[key] = st
     end
     return st
 end
 
--- Feeds the segment's bytes [seq, seq + #data) into the stream; returns the completed lines as
--- { pos = stream offset, data = bytes } in order. fin: the sender closed after this segment.
--- first: where the stream starts (relative sequence number 1 when TCP numbers them relatively).
-local function feed(st, seq, data, fin, first)
+-- Feeds a segment's bytes [seq, seq + #data) (data nil: none, only check for gaps) into the stream; returns the
+-- completed lines as { pos = sequence number of the first byte, data, frame, ts } in order. at: { frame, ts, fin }
+-- of the segment (fin: the sender closed after it).
+local function feed(st, seq, data, at)
     local lines = {}
-    if st.next == nil then st.next, st.start, st.origin = first, first, first end
-    local function take(from, bytes)
-        -- bytes start at stream offset `from` <= st.next; keep only what is new
-        local skip = st.next - from
+    local function take(from, bytes, seg)
+        local skip = st.next - from -- bytes start at `from` <= st.next; keep only what is new
         if skip >= #bytes then return end
         if skip > 0 then bytes = bytes:sub(skip + 1) end
-        local base = st.next
-        local at = 1
+        local base, pos = st.next, 1
         while true do
-            local nl = bytes:find("\n", at, true)
+            local nl = bytes:find("\n", pos, true)
             if not nl then break end
-            st.chunks[#st.chunks + 1] = bytes:sub(at, nl)
-            lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks) }
+            if st.start then
+                st.chunks[#st.chunks + 1] = bytes:sub(pos, nl)
+                lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks), frame = seg.frame, ts = seg.ts }
+            end -- else the end of a line whose middle the capture lost: skipped
             st.chunks = {}
             st.start = base + nl
-            at = nl + 1
+            pos = nl + 1
         end
-        if at <= #bytes then st.chunks[#st.chunks + 1] = bytes:sub(at) end
+        if pos <= #bytes and st.start then st.chunks[#st.chunks + 1] = bytes:sub(pos) end
         st.next = base + #bytes
+        if seg.fin and st.start and #st.chunks > 0 then -- the unterminated last line of a half-closed direction
+            lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks), frame = seg.frame, ts = seg.ts }
+            st.chunks = {}
+            st.start = st.next
+        end
     end
-    if seq <= st.next then
-        take(seq, data)
-    elseif seq - st.next < 0x40000000 then
-        local old = st.early[seq]
-        if not old or #old.data < #data then st.early[seq] = { data = data, fin = fin } end
-        return lines
-    end
-    local progress = true
-    while progress do -- segments that arrived early and now fit
-        progress = false
-        for s, seg in pairs(st.early) do
-            if s <= st.next then
-                st.early[s] = nil
-                take(s, seg.data)
-                fin = fin or seg.fin
-                progress = true
+    if data then
+        if seq <= st.next then
+            take(seq, data, at)
+        elseif seq - st.next < 0x40000000 then
+            local old = st.early[seq]
+            if not old or #old.data < #data then
+                st.early[seq] = { data = data, frame = at.frame, ts = at.ts, fin = at.fin }
             end
         end
     end
-    if fin and #st.chunks > 0 then -- the unterminated last line of a half-closed direction
-        lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks) }
-        st.chunks = {}
-        st.start = st.next
+    local progress = true
+    while progress do
+        progress = false
+        local lo
+        for s, seg in pairs(st.early) do -- segments that arrived early and now fit
+            if s <= st.next then
+                st.early[s] = nil
+                take(s, seg.data, seg)
+                progress = true
+            elseif not lo or s < lo then
+                lo = s
+            end
+        end
+        if not progress and lo and st.acked and st.acked - st.next > 0 and st.acked - st.next < 0x40000000 then
+            local to = math.min(lo, st.acked)
+            st.gaps[#st.gaps + 1] = { frame = at.frame, from = st.next, to = to }
+            st.next, st.start, st.chunks = to, nil, {}
+            progress = true
+        end
     end
     return lines
+end
+
+-- Makes records of completed lines and matches them; each goes to its line's frame (l.frame).
+local function emit(st, lines)
+    local c = conv_of(st.conv)
+    for _, l in ipairs(lines) do
+        local r = { kind = st.is_req and 1 or 2, frame = l.frame, ts = l.ts, data = l.data, tag = parse_tag(l.data),
+                    text = summary(l.data) }
+        -- pos: the line's byte offset in its direction's stream, the same on both sides of the connection
+        r.abs, r.pos, r.len, r.bytes = l.pos, l.pos - st.origin, #l.data, l.data
+        match_tcp(c, r)
+        records[l.frame] = records[l.frame] or {}
+        table.insert(records[l.frame], r)
+    end
 end
 
 local function dissect_tcp(tvb, pinfo, tree)
@@ -403,49 +435,71 @@ local function dissect_tcp(tvb, pinfo, tree)
     local sport = server_port(pinfo, math.min(pinfo.src_port, pinfo.dst_port))
     local is_req = pinfo.dst_port == sport
     local iface, stream = iface_of(), field_value(fe_stream, 0)
+    local seg_start = field_value(fe_seq, 0)
     if must_build(pinfo) then
         mark_built(pinfo)
-        local st = stream_state(table.concat({ iface, stream, is_req and "c" or "s" }, "|"))
-        local seq = field_value(fe_seq, 0)
         -- With relative numbers (tcp.seq differs from tcp.seq_raw) the data starts at 1, even when the first
         -- segment this interface saw came later (reordered); with absolute numbers, at the first one seen.
-        local first = (seq ~= field_value(fe_seq_raw, seq)) and 1 or seq
-        local lines = feed(st, seq, tvb:raw(0, len), field_value(fe_fin, false), first)
-        local c = conv_of(table.concat({ "tcp", iface, stream, sport }, "|"))
-        local fr = {}
-        for i, l in ipairs(lines) do
-            local r = new_record(pinfo, is_req and 1 or 2, l.data, nil)
-            -- pos: the line's byte offset in its direction's stream, the same on both sides of the connection
-            r.abs, r.pos, r.len, r.bytes = l.pos, l.pos - st.origin, #l.data, l.data
-            match_tcp(c, r)
-            fr[i] = r
-        end
-        records[pinfo.number] = records[pinfo.number] or {}
-        local all = records[pinfo.number]
-        for _, r in ipairs(fr) do all[#all + 1] = r end
+        local first = (seg_start ~= field_value(fe_seq_raw, seg_start)) and 1 or seg_start
+        local st = stream_state(table.concat({ iface, stream, pinfo.src_port }, "|"), first, iface, stream, sport,
+                                is_req)
+        local at = { frame = pinfo.number, ts = pinfo.abs_ts, fin = field_value(fe_fin, false) }
+        local lines = feed(st, seg_start, tvb:raw(0, len), at)
+        for _, l in ipairs(lines) do l.frame, l.ts = at.frame, at.ts end -- complete here, even if its end came early
+        emit(st, lines)
     end
-    -- Render every line that this frame completed (all of them in one call: TCP may call more than once).
-    local done = tonumber(pinfo.private.wcupper_n) or 0
+    -- Render every line that this frame completed.
     local all = records[pinfo.number] or {}
-    local seg_start = field_value(fe_seq, 0)
-    for i = done + 1, #all do
-        local rec = all[i]
+    for _, rec in ipairs(all) do
         -- The line's bytes that lie in this segment; the whole line is a new data source.
         local from = math.max(rec.abs, seg_start) - seg_start
         local to = math.min(rec.abs + rec.len, seg_start + len) - seg_start
-        local range = (to > from) and tvb(from, to - from) or nil
+        local range = (to > from and from < len) and tvb(from, to - from) or nil
         local pdu = rec.len > 0 and ByteArray.new(rec.bytes, true):tvb(label_of(rec)) or nil
         local label = render(range or tvb(), pdu, pinfo, tree, rec)
         set_info(pinfo, string.format("%s %s", label, rec.text))
     end
-    pinfo.private.wcupper_n = tostring(#all)
-    if #all == 0 then
-        pinfo.cols.protocol = "WCUPPER"
-        pinfo.cols.info = string.format("[part of a line: %d bytes]", len)
-        tree:add(p, tvb()):append_text(string.format(", %d bytes of a line that ends in a later segment", len))
+    local gaps = gap_notes[pinfo.number] or {}
+    if #all == 0 or #gaps > 0 then
+        local st = tree:add(p, tvb())
+        if #all == 0 then
+            pinfo.cols.protocol = "WCUPPER"
+            pinfo.cols.info = string.format("[part of a line: %d bytes]", len)
+            st:append_text(string.format(", %d bytes of a line that ends in a later segment", len))
+        end
+        for _, g in ipairs(gaps) do st:add_proto_expert_info(e.gap, g) end
     end
     return len
 end
+
+-- Watches the ACKs of wcupper connections (a postdissector sees every frame, pure ACKs too): bytes that the
+-- receiver acknowledged passed the capture point, so a gap before them is the capture's, and is skipped.
+local acks = Proto("wcupper_acks", "wcupper ACK watch")
+local fe_ack = Field.new("tcp.ack")
+local fe_srcport, fe_dstport = Field.new("tcp.srcport"), Field.new("tcp.dstport")
+
+function acks.dissector(tvb, pinfo, tree)
+    if built[-pinfo.number] or fe_number() == nil then return end
+    local ack, stream = field_value(fe_ack, nil), field_value(fe_stream, nil)
+    if not ack or not stream then return end
+    built[-pinfo.number] = true
+    local st = streams[table.concat({ iface_of(), stream, field_value(fe_dstport, 0) }, "|")]
+    if not st then return end
+    if not st.acked or ack - st.acked > 0 then st.acked = ack end
+    local before = #st.gaps
+    if next(st.early) then
+        emit(st, feed(st, nil, nil, { frame = pinfo.number, ts = pinfo.abs_ts }))
+    end
+    for i = before + 1, #st.gaps do
+        local g = st.gaps[i]
+        local notes = gap_notes[g.frame] or {}
+        gap_notes[g.frame] = notes
+        notes[#notes + 1] = string.format("%d bytes of this direction (sequence numbers %d to %d) are not in the "
+            .. "capture though the receiver acknowledged them: the line around them is skipped",
+            g.to - g.from, g.from, g.to - 1)
+    end
+end
+register_postdissector(acks)
 
 function p.dissector(tvb, pinfo, tree)
     if pinfo.in_error_pkt then return 0 end -- the copy inside an ICMP error is not a new request
