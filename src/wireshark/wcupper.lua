@@ -348,7 +348,7 @@ local function stream_state(key, first, iface, stream, sport, is_req)
     local st = streams[key]
     if not st then
         st = { next = first, start = first, origin = first, chunks = {}, early = {}, acked = nil,
-               conv = table.concat({ "tcp", iface, stream, sport }, "|"), is_req = is_req, gaps = {} }
+               conv = table.concat({ "tcp", iface, stream, sport }, "|"), is_req = is_req }
         streams[key] = st
     end
     return st
@@ -408,7 +408,11 @@ local function feed(st, seq, data, at)
         end
         if not progress and lo and st.acked and st.acked - st.next > 0 and st.acked - st.next < 0x40000000 then
             local to = math.min(lo, st.acked)
-            st.gaps[#st.gaps + 1] = { frame = at.frame, from = st.next, to = to }
+            local notes = gap_notes[at.frame] or {}
+            gap_notes[at.frame] = notes
+            notes[#notes + 1] = string.format("%d bytes of this direction (sequence numbers %d to %d) are not in "
+                .. "the capture though the receiver acknowledged them: the line around them is skipped",
+                to - st.next, st.next, to - 1)
             st.next, st.start, st.chunks = to, nil, {}
             progress = true
         end
@@ -468,6 +472,7 @@ local function dissect_tcp(tvb, pinfo, tree)
             st:append_text(string.format(", %d bytes of a line that ends in a later segment", len))
         end
         for _, g in ipairs(gaps) do st:add_proto_expert_info(e.gap, g) end
+        pinfo.private.wcupper_gaps_shown = "1"
     end
     return len
 end
@@ -476,9 +481,14 @@ end
 -- receiver acknowledged passed the capture point, so a gap before them is the capture's, and is skipped.
 local acks = Proto("wcupper_acks", "wcupper ACK watch")
 local fe_ack = Field.new("tcp.ack")
-local fe_srcport, fe_dstport = Field.new("tcp.srcport"), Field.new("tcp.dstport")
+local fe_dstport = Field.new("tcp.dstport")
 
 function acks.dissector(tvb, pinfo, tree)
+    local notes = gap_notes[pinfo.number]
+    if notes and not pinfo.private.wcupper_gaps_shown then -- a pure ACK, which wcupper itself never sees
+        local st = tree:add(p, tvb())
+        for _, g in ipairs(notes) do st:add_proto_expert_info(e.gap, g) end
+    end
     if built[-pinfo.number] or fe_number() == nil then return end
     local ack, stream = field_value(fe_ack, nil), field_value(fe_stream, nil)
     if not ack or not stream then return end
@@ -486,17 +496,8 @@ function acks.dissector(tvb, pinfo, tree)
     local st = streams[table.concat({ iface_of(), stream, field_value(fe_dstport, 0) }, "|")]
     if not st then return end
     if not st.acked or ack - st.acked > 0 then st.acked = ack end
-    local before = #st.gaps
     if next(st.early) then
         emit(st, feed(st, nil, nil, { frame = pinfo.number, ts = pinfo.abs_ts }))
-    end
-    for i = before + 1, #st.gaps do
-        local g = st.gaps[i]
-        local notes = gap_notes[g.frame] or {}
-        gap_notes[g.frame] = notes
-        notes[#notes + 1] = string.format("%d bytes of this direction (sequence numbers %d to %d) are not in the "
-            .. "capture though the receiver acknowledged them: the line around them is skipped",
-            g.to - g.from, g.from, g.to - 1)
     end
 end
 register_postdissector(acks)

@@ -217,3 +217,24 @@ def test_profile_colors_and_columns(config):
     # The profile's columns: the interface and the packet comment beside the usual ones.
     first = tshark(config, ROOT / "captures" / "samples" / "tcp-session.pcapng", "-c", "1").splitlines()[0]
     assert "to-router@" in first and "handshake 1/3 SYN" in first, first
+
+
+def test_a_segment_the_capture_lost_is_skipped(config, tmp_path):
+    """Server side without the client's second segment (the server acknowledged it, so the capture lost it): a
+    warning names the gap, the lines around it are skipped, and the stream goes on instead of waiting forever."""
+    sample = ROOT / "captures" / "samples" / "tcp-retransmissions.pcapng"
+    lossy = tmp_path / "gap.pcapng"
+    gone = tshark(config, sample, "-Y", "frame.interface_id == 1 && tcp.dstport == 6789 && tcp.seq == 1449",
+                  "-T", "fields", "-e", "frame.number").split()
+    assert len(gone) == 1, gone
+    subprocess.run(["editcap", str(sample), str(lossy), gone[0]], check=True, capture_output=True, timeout=60)
+    found = expert(config, lossy)
+    assert not found["Errors"], dict(found["Errors"])
+    gaps = [k for k in found["Warns"] if "are not in the capture" in k]
+    assert gaps == ["1448 bytes of this direction (sequence numbers 1449 to 2896) are not in the capture though the "
+                    "receiver acknowledged them: the line around them is skipped"], dict(found["Warns"])
+    rows = pdus(config, lossy)
+    side1 = collections.Counter(r["kind"] for r in rows if r["iface"] == 1)
+    # Lines 34 to 68 (stream bytes 1420 to 2924) touch the gap; every other line is there.
+    assert side1 == {REQUEST: 3000 - 35, REPLY: 3000}, side1
+    assert collections.Counter(r["kind"] for r in rows if r["iface"] == 0) == {REQUEST: 3000, REPLY: 3000}
