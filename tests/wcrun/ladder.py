@@ -30,10 +30,10 @@ MAX_ARROWS = 60             # default window: a diagram a person can read
 PAYLOAD_CHARS = 18          # payload shown in a label, after escaping
 
 # geometry (px)
-W = 920
-XL, XR = 200, 720           # client and server time lines
+W = 940
+XL, XR = 215, 725           # client and server time lines
 XM = (XL + XR) // 2         # the router, where the network drops and duplicates
-TOP = 118                   # first time on the diagram
+TOP = 126                   # first time on the diagram
 SLANT = 36                  # how far an arrow of the median delay drops
 GAP_MAX = 150               # an idle gap drawn taller than this (and than 6 median delays) is compressed ...
 GAP_DRAWN = 46              # ... to this
@@ -344,7 +344,7 @@ def _annotate(arrows, proto):
                               and "A" in b.seg.d.get("flags", "")
                               and ((b.seg.d["ack"] - isn[a.direction]) & 0xFFFFFFFF) == rel)
                 a.waited = "fast retransmit" if dupacks >= 3 else "RTO"
-            a.label += " (retransmission)"
+            a.label = "retransmission " + (a.label.split(' "')[0] if n else a.label)
         if top is None or _after(end, top):
             hi[a.direction] = end
         last_send.setdefault(a.direction, []).append((rel, end, a))
@@ -470,20 +470,9 @@ def _t(x, y, text, cls="", anchor=None, extra=""):
     return f'<text x="{x:.1f}" y="{y:.1f}"{c}{a}{extra}>{html.escape(text, quote=False)}</text>'
 
 
-def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlight_frames=(),
-         max_arrows=MAX_ARROWS, title=None, uid="l"):
-    """Draws one conversation of `capture` (a path or a Capture from load()) as an SVG ladder diagram.
-
-    conversation: index, filter words or None (the one holding the first of highlight_frames, else the first);
-    start/end: "#FRAME", seconds from the conversation's first packet ("0.25", "250ms") or None; at most
-    max_arrows arrows are drawn (0: all), the cut marked; arrows holding a frame of highlight_frames get a
-    halo; title replaces the caption's first line; uid prefixes the SVG's ids (several diagrams on one page).
-    Writes out_svg when given and returns a Diagram. Raises LadderError (UsageError for a bad request),
-    OSError or pcapfile.FormatError.
-    """
-    cap = capture if isinstance(capture, Capture) else load(capture)
-    highlight = {int(f) for f in highlight_frames}
-    conv = choose(cap, conversation, min(highlight) if highlight else None)
+def conversation_arrows(cap, conv):
+    """(arrows, near, ledger) of conversation conv of cap: every arrow labelled, in send order; near maps
+    "client"/"server" to the interface of each side (None for a one-sided capture, and then ledger is None)."""
     ifaces = {s.iface for s in conv.segs}
     near = None
     if len(ifaces) >= 2:
@@ -504,6 +493,24 @@ def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlig
     else:
         arrows, led = _arrows_one_sided(conv), None
     _annotate(arrows, conv.proto)
+    return arrows, near, led
+
+
+def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlight_frames=(),
+         max_arrows=MAX_ARROWS, title=None, uid="l"):
+    """Draws one conversation of `capture` (a path or a Capture from load()) as an SVG ladder diagram.
+
+    conversation: index, filter words or None (the one holding the first of highlight_frames, else the first);
+    start/end: "#FRAME", seconds from the conversation's first packet ("0.25", "250ms") or None; at most
+    max_arrows arrows are drawn (0: all), the cut marked; arrows holding a frame of highlight_frames get a
+    halo; title replaces the caption's first line; uid prefixes the SVG's ids (several diagrams on one page).
+    Writes out_svg when given and returns a Diagram. Raises LadderError (UsageError for a bad request),
+    OSError or pcapfile.FormatError.
+    """
+    cap = capture if isinstance(capture, Capture) else load(capture)
+    highlight = {int(f) for f in highlight_frames}
+    conv = choose(cap, conversation, min(highlight) if highlight else None)
+    arrows, near, led = conversation_arrows(cap, conv)
     t0 = arrows[0].t_send
     i, j = _window(arrows, t0, _parse_bound(start), _parse_bound(end), max_arrows, highlight)
     win = arrows[i:j]
@@ -559,11 +566,12 @@ def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
 
     bottom = sc.bottom + (ONE_SIDED_SLANT if not two_sided else 0)
     # cut marks
-    labels_y = {C2S: -1e9, S2C: -1e9}
-    frames_y = {XL: -1e9, XR: -1e9}
+    labels_y = {C2S: [], S2C: []}      # y of the labels placed, per direction (sorted)
+    frames_y = {XL: [], XR: []}        # y of the frame numbers placed, per time line
     body = []
     b = body.append
     rto_marks = []
+    pending = []
     for a in win:
         x1, y1, x2, y2 = arrow_geom(a)
         cls = ["pkt", a.direction]
@@ -626,31 +634,35 @@ def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
               f'stroke-width="1.6" marker-end="url(#{uid}-{_mk(COLORS["dup"])})" class="fork"/>')
             b(_t((XM + x2) / 2, (fy + yd) / 2 + 12, "duplicate", "lbl dup", "middle"))
         b(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="hit"/>')
-        # label along the arrow, near its sender, when it does not collide with the previous one
+        # label along the arrow, near its sender; placed after all arrows, the important ones first
         if a.label:
-            f = 0.26
+            f = 0.26 * (XR - XL) / abs(x2 - x1)     # the same distance from the sender for every arrow
             lx, ly = x1 + (x2 - x1) * f, y1 + (y2 - y1) * f
-            if ly - labels_y[a.direction] >= 12 or hl:
-                ang = _deg(x1, y1, x2, y2)
-                text = a.label if len(a.label) <= 48 else a.label[:47] + "…"
-                extra = ' font-weight="bold"' if a.retrans else ""
-                b(f'<text x="{lx:.1f}" y="{ly - 3:.1f}" class="lbl" text-anchor="middle" fill="{color}"'
-                  f' transform="rotate({ang:.2f} {lx:.1f} {ly:.1f})"{extra}>{html.escape(text, quote=False)}</text>')
-                labels_y[a.direction] = ly
-                n_lines += 1
+            rank = 0 if hl else 1 if a.retrans or a.fate in ("lost", "corrupted") or a.dups else 2
+            pending.append((rank, len(pending), a, lx, ly, _deg(x1, y1, x2, y2), color))
         # frame numbers outside the time lines
         for sgm, xx, yy in ((a.send, x1, y1), (a.arrive, x2, y2)):
             if sgm is None or xx not in frames_y:
                 continue
-            if yy - frames_y[xx] >= 10:
+            if _free(frames_y[xx], yy, 10):
                 if xx == XL:
                     b(_t(xx - 6, yy + 3.5, f"#{sgm.frame}", "fr", "end"))
                 else:
                     b(_t(xx + 6, yy + 3.5, f"#{sgm.frame}", "fr"))
-                frames_y[xx] = yy
+                bisect.insort(frames_y[xx], yy)
         b("</g>")
         if a.retrans and a.orig is not None and a.waited:
             rto_marks.append(a)
+    for rank, _, a, lx, ly, ang, color in sorted(pending, key=lambda p: p[:2]):
+        if not _free(labels_y[a.direction], ly, 12) and rank:
+            continue
+        text = a.label if len(a.label) <= 48 else a.label[:47] + "…"
+        extra = ' font-weight="bold"' if a.retrans else ""
+        b(f'<text x="{lx:.1f}" y="{ly - 3:.1f}" class="lbl" text-anchor="middle" fill="{color}" '
+          f'data-frames="{",".join(map(str, a.frames))}" transform="rotate({ang:.2f} {lx:.1f} {ly:.1f})"{extra}>'
+          f'{html.escape(text, quote=False)}</text>')
+        bisect.insort(labels_y[a.direction], ly)
+        n_lines += 1
     dg.labels = n_lines
     dg.lost = sum(a.fate in ("lost", "corrupted") for a in win)
     dg.duplicates = sum(len(a.dups) for a in win)
@@ -660,6 +672,8 @@ def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
     # RTO brackets, outside the sender's time line
     for a in rto_marks:
         ya, yb = y(a.orig.send.ts), y(a.send.ts)
+        before = ya < TOP - 6          # the original was sent before the window: the bracket comes from above
+        ya = max(ya, TOP - 6)
         if a.direction == C2S:
             xb, tx, anchor = XL - 58, XL - 64, "end"
         else:
@@ -669,15 +683,15 @@ def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
         word = "RTO" if a.waited == "RTO" else (a.waited or "resent")
         text = f"{word} {_fmt_dt(a.send.ts - a.orig.send.ts)}"
         b(f'<g class="rto"><title>{html.escape(text)}: frame {a.orig.send.frame} sent, frame {a.send.frame} '
-          f'resent</title><path d="M{xb + tick},{ya:.1f}H{xb}V{yb:.1f}H{xb + tick}" fill="none" stroke="{col}" '
-          f'stroke-width="1.6"/>')
+          f'resent</title><path d="M{xb + tick * (not before)},{ya:.1f}H{xb}V{yb:.1f}H{xb + tick}" fill="none" '
+          f'stroke="{col}" stroke-width="1.6"' + (' stroke-dasharray="3 2"' if before else "") + "/>")
         mid = (ya + yb) / 2
         if yb - ya >= 60:
             rot = -90 if a.direction == C2S else 90
             b(_t(xb + (-6 if a.direction == C2S else 6), mid, text, "rtol", "middle",
                  f' transform="rotate({rot} {xb + (-6 if a.direction == C2S else 6)} {mid:.1f})"'))
         else:
-            b(_t(tx, mid + 4, text, "rtol", anchor))
+            b(_t(tx, mid - 2, word, "rtol", anchor) + _t(tx, mid + 10, text[len(word) + 1:], "rtol", anchor))
         b("</g>")
 
     height = bottom + 40
@@ -802,6 +816,12 @@ def _fmt_t(t, step):
     while step < 1e6 / 10 ** decimals:
         decimals += 1
     return f"{t / 1e6:.{decimals}f} ms"
+
+
+def _free(placed, y, gap):
+    """No y' in the sorted list placed is closer than gap to y."""
+    i = bisect.bisect_left(placed, y)
+    return (i == len(placed) or placed[i] - y >= gap) and (i == 0 or y - placed[i - 1] >= gap)
 
 
 def _cut(y, text):
