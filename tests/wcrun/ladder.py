@@ -497,13 +497,13 @@ def conversation_arrows(cap, conv):
 
 
 def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlight_frames=(),
-         max_arrows=MAX_ARROWS, title=None, uid="l"):
+         max_arrows=MAX_ARROWS, title=None, uid="l", highlight_text="frames named in the evidence"):
     """Draws one conversation of `capture` (a path or a Capture from load()) as an SVG ladder diagram.
 
     conversation: index, filter words or None (the one holding the first of highlight_frames, else the first);
     start/end: "#FRAME", seconds from the conversation's first packet ("0.25", "250ms") or None; at most
     max_arrows arrows are drawn (0: all), the cut marked; arrows holding a frame of highlight_frames get a
-    halo; title replaces the caption's first line; uid prefixes the SVG's ids (several diagrams on one page).
+    halo (highlight_text names them in the legend); title replaces the caption's first line; uid prefixes the SVG's ids (several diagrams on one page).
     Writes out_svg when given and returns a Diagram. Raises LadderError (UsageError for a bad request),
     OSError or pcapfile.FormatError.
     """
@@ -515,7 +515,7 @@ def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlig
     i, j = _window(arrows, t0, _parse_bound(start), _parse_bound(end), max_arrows, highlight)
     win = arrows[i:j]
     dg = Diagram("", conv, win, i, len(arrows) - j, bool(near))
-    dg.svg = _render(cap, dg, win, t0, highlight, title, uid, near, led)
+    dg.svg = _render(cap, dg, win, t0, highlight, title, uid, near, led, highlight_text)
     if out_svg:
         tmp = f"{out_svg}.tmp-{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -524,7 +524,7 @@ def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlig
     return dg
 
 
-def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
+def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led, highlight_text):
     conv = dg.conversation
     delays = [a.arrive.ts - a.send.ts for a in win if a.send and a.arrive]
     med = statistics.median(delays) if delays else 0
@@ -756,7 +756,7 @@ def _render(cap, dg, win, t0, highlight, title, uid, two_sided, led):
     if sc.gaps:
         items.append(("gap", "#555", "idle time compressed"))
     if highlight & {f for a in win for f in a.frames}:
-        items.append(("hl", COLORS["hl"], "frames named in the evidence"))
+        items.append(("hl", COLORS["hl"], highlight_text))
     ly = height + 6
     lx = 12
     for kind, col, text in items:
