@@ -239,11 +239,14 @@ def _arrows_two_sided(conv, near):
                         break
             mine.append(a)
         # arrivals beyond the first: the duplicate of the latest matched copy sent before it (the ledger's rule)
+        matched = {}
+        for a in mine:
+            if a.arrive is not None:
+                matched.setdefault((a.send.d["ip_id"], a.send.d["l4"]), []).append(a)
         for r in sorted(recv, key=lambda x: x.ts):
             if id(r) in claimed:
                 continue
-            twin = [a for a in mine if a.arrive is not None and a.send.d["l4"] == r.d["l4"]
-                    and a.send.d["ip_id"] == r.d["ip_id"] and a.send.ts <= r.ts]
+            twin = [a for a in matched.get((r.d["ip_id"], r.d["l4"]), ()) if a.send.ts <= r.ts]
             if twin:
                 twin[-1].dups.append(r)
             else:
@@ -962,6 +965,10 @@ def main(argv=None):
         return 1
     except OSError as e:
         print(f"ladder: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:      # a bug, but the user gets a message and the capture to report, not a traceback
+        print(f"ladder: {a.capture}: cannot draw it ({type(e).__name__}: {e}); please report this with the "
+              f"capture", file=sys.stderr)
         return 1
     print(f"ladder: {a.output or a.html}: {len(dg.arrows)} arrows ({dg.before} before and {dg.after} after the "
           f"window), {dg.lost} lost, {dg.duplicates} duplicates, {dg.retransmissions} retransmissions, "
