@@ -16,7 +16,6 @@ import argparse
 import bisect
 import dataclasses
 import html
-import itertools
 import os
 import re
 import statistics
@@ -134,8 +133,6 @@ def load(path):
         first = min(segs, key=lambda s: s.ts)
         syn = [s for s in segs if s.d.get("flags", "").find("S") >= 0 and "A" not in s.d.get("flags", "")]
         init = min(syn, key=lambda s: s.ts) if syn else first
-        if not syn and key[0] == TCP:
-            pass
         client = (init.d["src"], init.d["sport"])
         server = (init.d["dst"], init.d["dport"])
         out.append(Conversation(len(out), key[0], client, server, segs))

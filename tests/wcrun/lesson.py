@@ -151,8 +151,6 @@ img.plot{max-width:100%;display:block;margin:10px 0}
 
 
 def _candidates(run_dir, pattern):
-    if "/" in pattern:
-        return sorted(glob.glob(os.path.join(run_dir, pattern + ".pcapng")))
     return sorted(glob.glob(os.path.join(run_dir, pattern + ".pcapng")))
 
 
