@@ -1,0 +1,207 @@
+"""Ladder diagrams and the lesson page, on the committed sample captures: the SVG parses, every packet of the
+window is an arrow, every loss the ledger counts is a cross, and the lesson page renders in Chromium."""
+import os
+import pathlib
+import shutil
+import struct
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from lab import ledger as lab_ledger, pcapfile
+from wcrun import demo_report, ladder, lesson
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "captures" / "samples"
+SESSION = SAMPLES / "tcp-session.pcapng"
+RETRANS = SAMPLES / "tcp-retransmissions.pcapng"
+UDP_LOSS = SAMPLES / "udp-loss-reorder.pcapng"
+REL = ROOT / "tests" / "data" / "reliability"
+README_SVG = SAMPLES / "ladder-retransmission.svg"
+README_ARGS = dict(start="#400", end="#445", max_arrows=0,
+                   title="A lost segment and its retransmission (captures/samples/tcp-retransmissions.pcapng)")
+NS = "{http://www.w3.org/2000/svg}"
+CLIENT, SERVER = ["10.71.1.2", "fd00:71:1::2"], ["10.71.2.2", "fd00:71:2::2"]
+
+
+def structure(svg_text):
+    """Counts that a reader of the picture would check: arrows, crosses, forks, labels, RTO brackets."""
+    root = ET.fromstring(svg_text)
+    groups = [g for g in root.iter(NS + "g") if "pkt" in g.get("class", "").split()]
+    count = lambda cls: sum(cls in g.get("class", "").split() for g in groups)
+    return {"arrows": len(groups),
+            "crosses": sum(1 for p in root.iter(NS + "path") if p.get("class") == "cross"),
+            "forks": sum(1 for p in root.iter(NS + "line") if p.get("class") == "fork"),
+            "retrans": count("retrans"), "reordered": count("reordered"),
+            "labels": sorted(t.text for t in root.iter(NS + "text") if t.get("class") == "lbl"),
+            "rto": sum(1 for g in root.iter(NS + "g") if g.get("class") == "rto")}
+
+
+def sent_packets(path):
+    """Independent count of the arrows a two-sided sample must have: each TCP/UDP packet where it was sent
+    (client-to-server on interface 0, server-to-client on interface 1)."""
+    f = pcapfile.read(path)
+    n = 0
+    for p in f.packets:
+        d = lab_ledger.decode(p.data, f.interfaces[p.iface].linktype)
+        if not d or d["proto"] not in (6, 17):
+            continue
+        n += (p.iface == 0 and d["src"] in CLIENT) or (p.iface == 1 and d["src"] in SERVER)
+    return n
+
+
+@pytest.mark.parametrize("path", [SESSION, RETRANS, UDP_LOSS, *sorted(REL.glob("*.pcapng"))], ids=lambda p: p.name)
+def test_svg_parses_and_has_an_arrow_per_sent_packet(path):
+    dg = ladder.draw(str(path), max_arrows=0)
+    s = structure(dg.svg)
+    led = lab_ledger.Ledger.from_pcapng(str(path), 0, 1, CLIENT, SERVER)
+    unexpected = sum(len(v) for v in led.unexpected.values())
+    assert s["arrows"] == sent_packets(path) + unexpected, f"expected {sent_packets(path)} arrows, drew {s['arrows']}"
+    lost = sum(led.counts(d)["lost"] + led.counts(d)["corrupted"] for d in ("c2s", "s2c"))
+    assert s["crosses"] == lost, f"the ledger says {lost} lost, the diagram crosses {s['crosses']}"
+    dups = sum(led.counts(d)["duplicates"] for d in ("c2s", "s2c"))
+    assert s["forks"] == dups, f"the ledger says {dups} duplicates, the diagram forks {s['forks']}"
+    reordered = sum(led.counts(d)["reordered"] for d in ("c2s", "s2c"))
+    assert s["reordered"] == reordered
+
+
+def test_the_lossy_sample_crosses_where_the_ledger_says():
+    dg = ladder.draw(str(UDP_LOSS), max_arrows=0)
+    led = lab_ledger.Ledger.from_pcapng(str(UDP_LOSS), 0, 1, CLIENT, SERVER)
+    lost_ts = sorted(e["ts"] for d in ("c2s", "s2c") for e in led.lost(d))
+    crossed_ts = sorted(a.send.ts for a in dg.arrows if a.fate == "lost")
+    assert crossed_ts == lost_ts and lost_ts, f"ledger {len(lost_ts)} lost, diagram {len(crossed_ts)}"
+
+
+def test_window_counts_the_packets_in_it():
+    dg = ladder.draw(str(RETRANS), start="#400", end="#445", max_arrows=0)
+    every = ladder.draw(str(RETRANS), max_arrows=0)
+    first = next(i for i, a in enumerate(every.arrows) if 400 in a.frames)
+    last = next(i for i, a in enumerate(every.arrows) if 445 in a.frames)
+    assert structure(dg.svg)["arrows"] == last - first + 1 == len(dg.arrows)
+    assert (dg.before, dg.after) == (first, len(every.arrows) - last - 1)
+    assert "earlier packets not drawn" in dg.svg and "later packets not drawn" in dg.svg
+
+
+def test_session_labels_are_the_textbooks():
+    s = structure(ladder.draw(str(SESSION)).svg)
+    assert s["arrows"] == 10 and s["crosses"] == 0 and s["retrans"] == 0
+    assert s["labels"] == sorted(['SYN seq=0', 'SYN-ACK', 'ACK', 'seq=1 len=58 "hello, world\\nThe …"',
+                                  'ACK ack=59', 'seq=1 len=58 "HELLO, WORLD\\nTHE …"', 'ACK ack=59', 'FIN',
+                                  'FIN', 'ACK ack=60']), s["labels"]
+
+
+def test_committed_readme_diagram_matches_structurally():
+    """captures/samples/ladder-retransmission.svg is what ladder draws today (counts, not pixels)."""
+    fresh = structure(ladder.draw(str(RETRANS), **README_ARGS).svg)
+    committed = structure(README_SVG.read_text())
+    assert fresh == committed, f"committed {committed}\nfresh {fresh}\nredraw it: scripts/ladder {RETRANS} ..."
+    assert committed["crosses"] == 1 and committed["retrans"] >= 1 and committed["rto"] >= 1
+
+
+def test_retransmission_waits_are_named():
+    dg = ladder.draw(str(RETRANS), **README_ARGS)
+    resent = [a for a in dg.arrows if a.retrans and a.waited]
+    assert {a.waited for a in resent} <= {"RTO", "fast retransmit"} and resent
+    lost_then_resent = [a for a in resent if a.orig.fate == "lost"]
+    assert lost_then_resent, [(a.frames, a.orig.frames, a.orig.fate) for a in resent]
+
+
+def _one_sided_pcap(src, iface, dst):
+    f = pcapfile.read(src)
+    with open(dst, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+        for p in f.packets:
+            if p.iface == iface:
+                out.write(struct.pack("<IIII", p.ts_ns // 10**9, p.ts_ns % 10**9, len(p.data), p.orig_len) + p.data)
+
+
+def test_one_sided_pcap_draws_every_packet_and_no_loss(tmp_path):
+    path = tmp_path / "client-side.pcap"
+    _one_sided_pcap(RETRANS, 0, path)
+    dg = ladder.draw(str(path), max_arrows=0)
+    assert not dg.two_sided
+    s = structure(dg.svg)
+    tcp = sum(1 for p in pcapfile.read(path).packets if lab_ledger.decode(p.data, 1)["proto"] == 6)
+    assert s["arrows"] == tcp and s["crosses"] == 0 and s["retrans"] > 0
+    assert "one-sided capture" in dg.svg
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    return subprocess.run([str(ROOT / "scripts" / "ladder"), *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_cli_writes_svg_and_html(tmp_path):
+    r = run_cli(UDP_LOSS, "-o", tmp_path / "u.svg", "--html", tmp_path / "u.html", "--conversation", "udp 9876")
+    assert r.returncode == 0, r.stderr
+    ET.parse(tmp_path / "u.svg")
+    page = (tmp_path / "u.html").read_text()
+    assert "<svg" in page and "addEventListener('click'" in page and "http" not in page.split("<svg", 1)[0]
+
+
+@pytest.mark.parametrize("args,status,msg", [
+    ((SESSION,), 2, "give -o"),
+    ((SESSION, "-o", "X.svg", "--from", "soon"), 2, "neither a time"),
+    ((SESSION, "-o", "X.svg", "--conversation", "udp"), 2, "no conversation matches"),
+    ((SESSION, "-o", "X.svg", "--conversation", "7"), 2, "conversation 7"),
+    ((SESSION, "-o", "X.svg", "--from", "#9999"), 2, "frame #9999"),
+    (("/nonexistent.pcapng", "-o", "X.svg"), 1, "No such file"),
+    ((ROOT / "README.md", "-o", "X.svg"), 1, "neither pcap nor pcapng"),
+])
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, args, status, msg):
+    args = [tmp_path / "X.svg" if a == "X.svg" else a for a in args]
+    r = run_cli(*args)
+    assert r.returncode == status, (r.returncode, r.stderr)
+    assert msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def fake_run(tmp_path):
+    """A run directory made of the committed samples under the scenario names lesson.py looks for; the
+    half-close scenario is left out on purpose."""
+    run = tmp_path / "run"
+    (run / "reliability").mkdir(parents=True)
+    names = {SESSION: ["conformance_test_tcp.py__test_three_way_handshake",
+                       "conformance_test_tcp.py__test_seed_session_4"],
+             RETRANS: ["conformance_test_tcp.py__test_ordering_under_loss_and_reordering"],
+             UDP_LOSS: ["conformance_test_udp.py__test_network_reordering_is_explained_by_the_ledger",
+                        "conformance_test_udp.py__test_udp_client_reports_what_the_network_did"]}
+    for src, dsts in names.items():
+        for d in dsts:
+            shutil.copy(src, run / f"{d}.pcapng")
+    for p in REL.glob("*.pcapng"):
+        shutil.copy(p, run / "reliability" / p.name)
+    return run
+
+
+def test_lesson_says_what_is_missing(tmp_path):
+    run = fake_run(tmp_path)
+    r = lesson.write(str(run))
+    shown = {i["id"]: i["shown"] for i in r["ideas"]}
+    assert shown == {"handshake": True, "line": True, "half-close": False, "loss": True, "reorder-tcp": True,
+                     "loss-udp": True, "reorder-udp": True}, shown
+    page = (run / "lesson.html").read_text()
+    assert page.count("Not in this run") == 2          # the half-close and the plots
+    assert not [r for r in demo_report.local_refs(page) if not (run / r).exists()]
+    assert "<link" not in page and "src=\"http" not in page
+
+
+@pytest.mark.skipif(not demo_report.chromium(), reason="chromium is not installed (scripts/bootstrap)")
+def test_lesson_renders_in_chromium_with_its_figures(tmp_path):
+    run = fake_run(tmp_path)
+    r = lesson.write(str(run))
+    drawn = sum(len(i["captures"]) for i in r["ideas"])
+    with tempfile.TemporaryDirectory(prefix="wc-chromium-") as profile:
+        base = [demo_report.chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", f"--user-data-dir={profile}", "--window-size=1000,3000"]
+        url = pathlib.Path(r["path"]).resolve().as_uri()
+        dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        png = tmp_path / "lesson.png"
+        subprocess.run(base + [f"--screenshot={png}", url], capture_output=True, timeout=120)
+    in_dom = dom.count('class="ladder"')
+    assert in_dom == drawn, f"{drawn} diagrams written, {in_dom} in the DOM"
+    assert dom.count('class="idea"') == len(lesson.IDEAS) + 1
+    assert png.exists() and png.stat().st_size > 20000
