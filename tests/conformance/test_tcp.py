@@ -521,7 +521,7 @@ def test_ordering_under_loss_and_reordering(env, sut, judge):
     env.check_impairment()
     lost = lost_tcp_data(env.ledger())
     if not lost:
-        raise EnvError("the impairment lost no data segment, so W5 could not be observed")
+        raise EnvError("the impairment lost no data segment, so W5 could not be observed", redraw=True)
     retrans = env.wire().retransmissions(port=port)
     unrecovered = undelivered_tcp_bytes(env.ledger())
     judge.require(not unrecovered, "W5", f"{len(unrecovered)} lost segment(s) whose bytes never reached the "

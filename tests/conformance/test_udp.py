@@ -227,7 +227,7 @@ def test_network_reordering_is_explained_by_the_ledger(env, sut, evidence, bins)
     led = env.ledger()
     net = led.counts("c2s")["reordered"] + led.counts("s2c")["reordered"]
     if summary["reordered"] == 0 and net == 0:
-        raise EnvError("the network reordered nothing, so U3 could not be observed")
+        raise EnvError("the network reordered nothing, so U3 could not be observed", redraw=True)
     assert summary["reordered"] == net, (f"U3: the client saw {summary['reordered']} replies out of order but "
                                          f"the network reordered {net} packets")
     evidence(f"U3: the client saw {summary['reordered']} of {summary['answered']} replies out of order; the "
@@ -254,7 +254,7 @@ def test_udp_client_reports_what_the_network_did(env, sut, evidence, bins):
     dups = sum(n - 1 for n in replies.values())
     env.check_impairment()
     if lost == 0:
-        raise EnvError("the network lost nothing, so W5 could not be observed")
+        raise EnvError("the network lost nothing, so W5 could not be observed", redraw=True)
     assert summary["lost"] == lost, f"W5: the client reported {summary['lost']} lost, the capture shows {lost}"
     assert summary["duplicated"] == dups, (f"W5: the client reported {summary['duplicated']} duplicates, the "
                                            f"capture shows {dups}")

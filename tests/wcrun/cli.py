@@ -255,6 +255,11 @@ def main(argv):
         status, headline = intr.exit_status(), f"INTERRUPTED ({intr.name})"
     rep["status"], rep["headline"] = status, headline
     rep["conforms"] = status == EXIT["conforms"]
+    if not intr.signum:
+        from wcrun import figures
+        rep["ladders"] = figures.draw_all(results, out)
+        if complete:
+            rep["lesson"] = figures.lesson_page(out)
     write_report(rep, out, with_demo=demo_ran)
     if a.junit:
         ci.junit(rep, a.junit)

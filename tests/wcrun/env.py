@@ -186,7 +186,7 @@ class LabEnv(Env):
         try:
             self.scenario.assert_netem()
         except ImpairmentMismatch as e:
-            raise EnvError(f"the network did not do what the scenario asked: {e}") from None
+            raise EnvError(f"the network did not do what the scenario asked: {e}", redraw=True) from None
 
     def server_host(self, family=4):
         return self.topo.server.addr(family)

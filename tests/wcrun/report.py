@@ -237,13 +237,18 @@ def to_html(report, outdir, extra_html=""):
     rows = []
     for c in report["clauses"]:
         ev = "<br>".join(e(x) for x in evidence_lines(c))
+        ladders = report.get("ladders") or {}
         caps = " ".join(f'<a href="{e(_rel(p, outdir))}">{e(pathlib.Path(p).name)}</a>'
+                        + (f' (<a href="{e(_rel(ladders[p], outdir))}">ladder</a>)' if p in ladders else "")
                         for p in dict.fromkeys(c["captures"]))
         cls = c["verdict"].replace("/", "").replace(" ", "")
         v = c["verdict"] + (f" ({c['passes']}/{c['runs']})" if "passes" in c else "")
         rows.append(f'<tr class="{cls}"><td>{e(c["id"])}</td><td>{e(c["level"])}</td><td>{e(c["title"])}</td>'
                     f'<td><b>{e(v)}</b></td><td class="small">{ev}</td><td class="small">{caps}</td></tr>')
     run = "".join(f"<p class=small>{e(x)}</p>" for x in run_lines(report))
+    if report.get("lesson"):
+        run += (f'<p>The lesson: <a href="{e(_rel(report["lesson"], outdir))}">TCP against UDP, one idea per '
+                "screen, from this run's captures</a>.</p>")
     cov = "".join(f'<tr class="{v.replace("/", "").replace(" ", "")}"><td>{e(rid)}</td><td>{e(level)}</td>'
                   f'<td class=small>{e(text)}</td><td class=small>{"<br>".join(e(x) for x in sc)}</td>'
                   f'<td><b>{e(v)}</b></td></tr>' for rid, level, text, sc, v in coverage(report))

@@ -46,7 +46,12 @@ class Inconclusive(Exception):
 
 
 class EnvError(Exception):
-    """Raised when the harness or the environment failed: the verdict is error, never pass or fail."""
+    """Raised when the harness or the environment failed: the verdict is error, never pass or fail. With
+    redraw, an impaired scenario is run once more with a new draw of the impairment."""
+
+    def __init__(self, text, redraw=False):
+        super().__init__(text)
+        self.redraw = redraw
 
 
 class NotApplicable(Exception):
