@@ -26,5 +26,5 @@ def env(request, sut, attach_capture):
     env = LabEnv(sut, sc)
     yield env
     # A server under test that died during the scenario is the first thing its evidence says.
-    for text in env.crashes():
+    for text in env.crashes() + env.stderr_errors():
         request.node.user_properties.append(("crash", text))

@@ -58,7 +58,7 @@ def test_no_stale_bytes_and_not_a_c_string(env, sut, evidence):
     port = env.start("udp")
     dest = (env.server_host(), port)
     with env.udp(port, connect=False) as s:
-        for data in (b"x" * 900, b"a\x00b", b"short", b"\x00\x00", b""):
+        for data in (b"x" * 900, b"a\x00b", b"short", b"\x00\x00", b"", b"a long datagram " * 125):
             got = ask(s, data, dest)
             if got != upper(data):
                 evidence(f"U1: request {data[:16]!r} ({len(data)} bytes) got {len(got or b'')} bytes: "

@@ -341,6 +341,8 @@ def print_table(rep, out):
             for e in report.evidence_lines(c, width=160):
                 print(f"{'':<29}{e}")
     n = {v: sum(1 for c in rep["clauses"] if c["verdict"] == v) for v in report.VERDICTS}
+    for note in rep.get("notes", []):
+        print(f"note: {note}")
     print()
     print(f"{rep['headline']}: " + ", ".join(f"{n[v]} {v}" for v in n if n[v]))
     print(f"report: {out / 'report.html'}  ({out / 'report.json'}, {out / 'report.md'})")

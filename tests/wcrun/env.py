@@ -4,6 +4,7 @@ Scenarios talk to an Env only: start the server under test, open sockets on the 
 under test. The same scenario code then runs in the lab, with captures and impairments, or against a server on
 another machine, at the application level.
 """
+import re
 import signal
 import socket
 import subprocess
@@ -43,11 +44,17 @@ def exit_text(rc):
     return f"exited with status {rc}"
 
 
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.$]+(?:Error|Exception|Exit)\b|Exception in thread|panic:|fatal|Segmentation)")
+
+
 def stderr_tail(p, lines=3, width=300):
-    """The last non-empty lines of a process's stderr, joined with " | "."""
-    text = p.stderr().decode(errors="replace").strip().splitlines()
-    tail = " | ".join(line.strip() for line in text[-lines:] if line.strip())
-    return tail if len(tail) <= width else "…" + tail[-width:]
+    """The end of a process's stderr, joined with " | ": its last error line (a Python or Java exception) when
+    it has one, else its last non-empty lines."""
+    text = [line.strip() for line in p.stderr().decode(errors="replace").splitlines()]
+    text = [line for line in text if line and not set(line) <= set("-=*_ ")]
+    errors = [line for line in text if _ERROR_LINE.match(line)]
+    tail = errors[-1] if errors else " | ".join(text[-lines:])
+    return tail if len(tail) <= width else tail[:width - 1] + "…"
 
 
 def udp_socket(family, timeout=0.05):
@@ -295,6 +302,19 @@ class LabEnv(Env):
         """Sends sig to the server under test on purpose (its exit is then no crash)."""
         self._signalled.add(kind)
         self.servers[kind].send_signal(sig)
+
+    def stderr_errors(self):
+        """One line per live server under test whose stderr shows an error (a traceback, an exception): a
+        thread that died on one connection, say, while the process lives on."""
+        out = []
+        for kind, p in self.servers.items():
+            if not p.alive():
+                continue
+            text = p.stderr().decode(errors="replace")
+            if re.search(r"Traceback|Exception|Error\b|panic|fatal", text):
+                out.append(f"the {kind.upper()} server wrote an error to its stderr during this scenario; it ends: "
+                           f"{stderr_tail(p, lines=1)} (logs: {p.logdir})")
+        return out
 
     def crashes(self):
         """One line per server under test that exited during the scenario without being asked to: its exit

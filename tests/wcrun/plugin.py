@@ -114,7 +114,7 @@ class Judge:
             rec = {"verdict": verdict, "text": text, "because": because}
             self.records[rid] = rec
             self.node.user_properties.append(("verdict", [rid, rec]))
-        if text:
+        if text and verdict != "pass":      # a pass's text is in its record, shown where the verdict is pass
             self(text if _CLAUSE_ID.match(text) else f"{clause_of(cid)}: {text}")
 
     def ok(self, cid, text=None):
@@ -129,7 +129,7 @@ class Judge:
     def require(self, cond, cid, text):
         if not cond:
             self.fail(cid, text)
-            raise AssertionError(f"{cid}: {text}")
+            raise AssertionError(f"{clause_of(cid)}: {text}")
 
     def failures(self):
         return list(dict.fromkeys(f"{clause_of(c)}: {r['text']}" for c, r in self.records.items()

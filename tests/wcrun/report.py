@@ -2,6 +2,7 @@
 import html
 import json
 import os
+import re
 import pathlib
 import shutil
 
@@ -35,19 +36,31 @@ def _judge(rid, per, by_node, not_applicable):
 
 
 def _evidence(rid, chosen, per):
+    """(crash notes, primary lines, detail lines) of one requirement's chosen scenarios: a crash of the server
+    once however many scenarios saw it (their own lines, its consequences, become details), then one line per
+    other scenario (the clause's own scenarios first, the verdict's own text first), then the rest."""
     cid = clause_of(rid)
-    evidence = []
-    for r, v, because, texts in chosen:
-        lines = [f"{cid}: {x}" for x in r.get("crashes", [])] + \
+    crashes, primary, detail = {}, [], []
+    own = sorted(chosen, key=lambda m: clause_of(m[0]["clauses"][0]) != cid)
+    for r, v, because, texts in own:
+        crashed = r.get("crashes", []) if v != "pass" else []
+        for x in crashed:
+            key = x.split("ends: ")[-1].split(" (logs: ")[0].split(":")[0]
+            crashes.setdefault(key, [r["name"], x, 0])[2] += 1
+        lines = [t if re.match(r"[TUWC]\d", t) else f"{cid}: {t}" for t in texts if t] + \
             [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
-        if v in ("inconclusive", "error") or not lines:
-            lines = [t for t in texts if t] + lines
         if v == "flaky":
             lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
                      f"{len(per[r['nodeid']][rid])} runs passed"] + lines
-        for e in list(dict.fromkeys(lines)) or [v]:
-            evidence.append(f"{r['name']}: {e}")
-    return evidence
+        lines = [f"{r['name']}: {e}" for e in dict.fromkeys(lines)] or [f"{r['name']}: {v}"]
+        if crashed:
+            detail += lines
+        else:
+            primary.append(lines[0])
+            detail += lines[1:]
+    notes = [f"{cid}: {x}" + (f" (so in {n} scenarios, first {name})" if n > 1 else f" ({name})")
+             for name, x, n in crashes.values()]
+    return notes, primary, detail
 
 
 def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
@@ -68,21 +81,25 @@ def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
         rows = []
         for rq in c["requirements"]:
             verdict, mine, chosen = _judge(rq["id"], per, by_node, not_applicable)
+            parts = _evidence(rq["id"], chosen, per)
             rows.append({
                 "id": rq["id"], "clause": cid, "level": rq["level"], "text": rq["text"], "verdict": verdict,
-                "because": sorted({b for m in chosen for b in m[2]}), "evidence": _evidence(rq["id"], chosen, per),
+                "because": sorted({b for m in chosen for b in m[2]}), "parts": parts,
+                "evidence": [e for part in parts for e in part],
                 "captures": [m[0]["capture"] for m in chosen if m[0].get("capture")],
                 "scenarios": [{"name": m[0]["name"], "verdict": m[1], "capture": m[0].get("capture")}
                               for m in mine]})
         reqs += rows
         judged = [x for x in rows if x["level"] == c["level"]] or rows
         verdict = worst(x["verdict"] for x in judged)
-        evidence, caps, because = [], [], set()
+        parts, caps, because = ([], [], []), [], set()
         for x in judged:
             if x["verdict"] == verdict:
-                evidence += [e for e in x["evidence"] if e not in evidence]
+                for mine_part, part in zip(parts, x["parts"]):
+                    mine_part += [e for e in part if e not in mine_part]
                 caps += [p for p in x["captures"] if p not in caps]
                 because |= set(x["because"])
+        evidence = list(dict.fromkeys(e for part in parts for e in part))
         notes = [f"{x['id']} ({x['level']}) {x['verdict']}: {(x['evidence'] or [''])[0]}" for x in rows
                  if x not in judged and x["verdict"] not in ("pass", "n/a", "not run")]
         if clause_of(cid) in not_applicable:
@@ -100,11 +117,15 @@ def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
             else evidence + notes, "capture": caps[0] if caps else None, "captures": caps,
             "requirements": [x["id"] for x in rows], "scenarios": list(scen.values()),
         }
+        for x in rows:
+            x.pop("parts")
         if repeats > 1:
             row["passes"] = _passes(results, [x["id"] for x in judged], repeats)
             row["runs"] = repeats
         out.append(row)
-    return {"sut": sut, "clauses": out, "requirements": reqs, "scenarios": results}
+    notes = sorted({e.removeprefix("n/a: ") for r in results if r["outcome"] == "na" for e in r["evidence"]
+                    if "IPv6" in e and "--target" not in e})
+    return {"sut": sut, "clauses": out, "requirements": reqs, "notes": notes, "scenarios": results}
 
 
 def _passes(results, rids, repeats):
@@ -207,6 +228,7 @@ def markdown(report, outdir):
     lines = ["# wirecheck conformance report", "",
              f"Implementation under test: {sut_text(report['sut'])}", ""]
     lines += [f"{x}  " for x in run_lines(report)] + [""] if report.get("run") else []
+    lines += [f"Note: {x}  " for x in report.get("notes", [])] + ([""] if report.get("notes") else [])
     lines += [f"**{headline(report)}**: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS if n[v]), "",
               "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
     for c in report["clauses"]:
@@ -246,6 +268,7 @@ def to_html(report, outdir, extra_html=""):
         rows.append(f'<tr class="{cls}"><td>{e(c["id"])}</td><td>{e(c["level"])}</td><td>{e(c["title"])}</td>'
                     f'<td><b>{e(v)}</b></td><td class="small">{ev}</td><td class="small">{caps}</td></tr>')
     run = "".join(f"<p class=small>{e(x)}</p>" for x in run_lines(report))
+    run += "".join(f"<p class=small>Note: {e(x)}</p>" for x in report.get("notes", []))
     if report.get("lesson"):
         run += (f'<p>The lesson: <a href="{e(_rel(report["lesson"], outdir))}">TCP against UDP, one idea per '
                 "screen, from this run's captures</a>.</p>")

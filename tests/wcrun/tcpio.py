@@ -126,9 +126,9 @@ def push_until_stalled(s, stall=1.0, limit=256 << 20, deadline=60.0, chunk=65536
 
 
 def line_boundary_prefix(want, got):
-    """True when got is a proper prefix of want that ends where a line of want ends (whole lines missing)."""
-    return 0 < len(got) < len(want) and want.startswith(got) and got.endswith(b"\n") or \
-        (len(got) == 0 < len(want))
+    """True when got is a proper, non-empty prefix of want that ends where a line of want ends: some lines were
+    answered and whole lines are missing (no reply at all is not that: the first line failed)."""
+    return 0 < len(got) < len(want) and want.startswith(got) and got.endswith(b"\n")
 
 
 def judge_stream(judge, cid, data, got, lines_clause=None, where="", end=None):
