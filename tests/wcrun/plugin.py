@@ -1,7 +1,6 @@
 """pytest plugin: the implementation-under-test options, the judge that records a verdict per clause, and the
 collection of per-scenario results (for the runner, and for the report when pytest is run directly)."""
 import json
-import os
 import pathlib
 import re
 
@@ -10,11 +9,10 @@ import pytest
 from lab.proc import NotReady
 from wcrun import clauses as clause_db
 from wcrun.clauses import clause_of
-from wcrun import options
+from wcrun import options, paths
 from wcrun import report as report_mod
 from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 _CLAUSE_ID = re.compile(r"^([TUWC]\d+(?:\.\d+)?)\b")
 
 
@@ -38,7 +36,7 @@ class SUT:
 
     def __init__(self, opts):
         """opts: options.given(...) — the *_cmd templates, target, target_udp_port, ipv4_only."""
-        bindir = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+        bindir = paths.bin_dir()
         given = {p: opts.get(options.dest(f"--{p}-cmd")) for p in self.PARTS}
         self.custom = any(given.values())
         self.reference = {
