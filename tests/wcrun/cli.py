@@ -44,7 +44,8 @@ def parse_args(argv):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_to(ap.add_argument)
     ap.add_argument("--out", metavar="DIR", help="write the captures and the report here (default: a new "
-                    "captures/runs/<UTC time>-<name>/, and captures/latest points at it)")
+                    "captures/runs/<UTC time>-<name>/, and captures/latest points at it; installed, captures/ of the "
+                    "current directory)")
     ap.add_argument("-j", "--jobs", default="2", help="parallel scenarios natively (pytest-xdist; default 2)")
     ap.add_argument("-k", dest="keyword", metavar="EXPR", help="only the scenarios matching this pytest -k "
                     "expression, in whichever stages have any (a partial run: exit 3 unless a MUST clause fails)")

@@ -19,6 +19,9 @@ _CLAUSE_ID = re.compile(r"^([TUWC]\d+(?:\.\d+)?)\b")
 def pytest_addoption(parser):
     g = parser.getgroup("wirecheck", "implementation under test")
     options.add_to(g.addoption)
+    g.addoption("--loopback", action="store_true", default=False,
+                help="run the scenarios that need no lab against servers on this machine's loopback, each on a "
+                     "free port (no namespaces, impairment or captures; the others are n/a)")
     g.addoption("--report-dir", default=None, metavar="DIR",
                 help="write report.json, report.md and report.html here at the end")
     g.addoption("--clauses", default=None, metavar="IDS",
