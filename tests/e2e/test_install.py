@@ -50,7 +50,7 @@ def test_wirecheck_help(prefix, tmp_path):
     r = subprocess.run([str(prefix / "bin/wirecheck"), "--help"], cwd=tmp_path, env=clean_env(),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, f"wirecheck --help exited {r.returncode}: {r.stderr}"
-    for sub in ("conformance", "demo", "./captures/runs/"):
+    for sub in ("conformance", "demo", "ladder", "./captures/runs/"):
         assert sub in r.stdout, f"{sub!r} not in wirecheck --help:\n{r.stdout}"
     r = subprocess.run([str(prefix / "bin/wirecheck"), "conformance", "--help"], cwd=tmp_path, env=clean_env(),
                        capture_output=True, text=True, timeout=30)

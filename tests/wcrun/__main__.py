@@ -5,6 +5,7 @@ USAGE = """usage: wirecheck SUBCOMMAND [ARGS...]
 
   conformance   test an implementation of the uppercase protocol clause by clause, and report
   demo          the TCP-against-UDP reliability demonstration alone
+  ladder        the ladder (time-sequence) diagram of a capture's conversation, as SVG
   bench         benchmarks against peers measured in the same run (from a checkout: scripts/bench)
 
 `wirecheck SUBCOMMAND --help` describes each. Installed, runs are written under ./captures/runs/ of the
@@ -22,6 +23,9 @@ def main(argv):
     if cmd == "demo":
         from wcrun import demo
         return demo.main(rest)
+    if cmd == "ladder":
+        from wcrun import ladder
+        return ladder.main(rest)
     if cmd == "bench":
         from wcrun import paths
         if paths.installed():
