@@ -1,27 +1,24 @@
-"""Shared pytest fixtures: where the binaries are, free ports, and process helpers."""
+"""Shared pytest fixtures: where the binaries are, free ports, and process helpers. The same file serves the
+checkout's tests and the installed scenarios (cmake --install puts it beside them)."""
 import os
-import pathlib
 import socket
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from wcrun import paths
+
 # Tests write their captures under build/, never into captures/ (which holds the runs of the main job, whose
 # reports cite them by SHA-256). The runner sets WIRECHECK_CAPTURES to its run directory.
-os.environ.setdefault("WIRECHECK_CAPTURES", str(ROOT / "build" / "test-captures"))
-from lab import proc
+os.environ.setdefault("WIRECHECK_CAPTURES", str(paths.captures_for_pytest()))
+from lab import proc  # noqa: E402  (lab.capture reads WIRECHECK_CAPTURES when imported)
 
 pytest_plugins = ["wcrun.plugin"]
-
-
-def bin_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
 
 
 @pytest.fixture(scope="session")
 def bins():
     """Paths of the built programs; fails (not skips) when the build is missing."""
-    d = bin_dir()
+    d = paths.bin_dir()
     names = ["tcp-server", "tcp-client", "udp-server", "udp-client"]
     missing = [n for n in names if not (d / n).exists()]
     assert not missing, f"build first (cmake --build build): missing {missing} in {d}"

@@ -1,10 +1,10 @@
 """Hostile clients against the reference servers (issue 7): the server keeps serving a well-behaved
-client, with memory bounded, and recovers when the abuse ends."""
-import os
+client, with memory bounded, and recovers when the abuse ends. The hostile clients that one conformance scenario
+already plays (a reset mid-line, a peer gone while the server writes, replies never larger than the request) are
+left to the scenarios (scripts/test-asan-scenarios runs them under ASan)."""
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import time
 
@@ -127,26 +127,6 @@ def test_connection_flood_past_fd_limit(bins, free_port):
         p.close()
 
 
-def test_rst_in_the_middle_of_a_line(bins, tcp_server):
-    """A client that resets the connection halfway through a line does not hurt the server."""
-    for _ in range(50):
-        s = socket.create_connection(("127.0.0.1", tcp_server))
-        s.send(b"half a li")
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()  # RST
-    good_client(bins, tcp_server)
-
-
-def test_peer_gone_while_server_writes_sigpipe(bins, tcp_server):
-    """Writing to a vanished peer is EPIPE, not a fatal SIGPIPE."""
-    for _ in range(20):
-        s = socket.create_connection(("127.0.0.1", tcp_server))
-        s.sendall(b"x" * 200000)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-    good_client(bins, tcp_server)
-
-
 def test_udp_flood_from_many_source_ports(bins, udp_server):
     """A flood from 200 source ports leaves the server answering a well-behaved client."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(200)]
@@ -176,13 +156,3 @@ def test_sigterm_under_load_finishes_in_flight(bins, server):
         assert got == payload.upper(), f"{len(got)} of {len(payload)} bytes answered"
         s.close()
     assert p.wait(5) == 0, p.describe()
-
-
-def test_udp_never_amplifies(udp_server):
-    """U1: no reply is larger than its request, whatever the request."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("127.0.0.1", udp_server))
-        s.settimeout(5)
-        for n in (0, 1, 2, 100, 1000):
-            s.send(os.urandom(n))
-            assert len(s.recv(70000)) == n

@@ -123,7 +123,8 @@ def binom_bounds(n, p, alpha=ALPHA):
 
 
 class Ledger:
-    """Built from one pcapng holding both sides, or from two captures (client side, server side)."""
+    """What happened to each packet, from the client side's and the server side's packets (from_pcapng: one
+    pcapng holding both sides)."""
 
     def __init__(self, client_pkts, server_pkts, client_addrs, server_addrs):
         self.client_addrs, self.server_addrs = set(client_addrs), set(server_addrs)
@@ -144,13 +145,6 @@ class Ledger:
             if p.iface in by:
                 by[p.iface].append((p.ts_ns, f.interfaces[p.iface].linktype, p.data))
         return cls(by[client_iface], by[server_iface], client_addrs, server_addrs)
-
-    @classmethod
-    def from_files(cls, client_path, server_path, client_addrs, server_addrs):
-        def load(path):
-            f = pcapfile.read(path)
-            return [(p.ts_ns, f.interfaces[p.iface].linktype, p.data) for p in f.packets]
-        return cls(load(client_path), load(server_path), client_addrs, server_addrs)
 
     # building -------------------------------------------------------------------------------------------
     def _classify(self, pkts):

@@ -1,7 +1,6 @@
 """Tests of the lab itself: topology hygiene, the pcapng reader, the ledger's bounds, exact drops, netem."""
 import json
 import os
-import socket
 import struct
 
 import pytest

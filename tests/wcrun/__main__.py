@@ -5,9 +5,11 @@ USAGE = """usage: wirecheck SUBCOMMAND [ARGS...]
 
   conformance   test an implementation of the uppercase protocol clause by clause, and report
   demo          the TCP-against-UDP reliability demonstration alone
-  bench         benchmarks against peers measured in the same run
+  ladder        the ladder (time-sequence) diagram of a capture's conversation, as SVG
+  bench         benchmarks against peers measured in the same run (from a checkout: scripts/bench)
 
-`wirecheck SUBCOMMAND --help` describes each."""
+`wirecheck SUBCOMMAND --help` describes each. Installed, runs are written under ./captures/runs/ of the
+current directory (./captures/latest points at the last complete one) unless --out DIR says otherwise."""
 
 
 def main(argv):
@@ -21,7 +23,15 @@ def main(argv):
     if cmd == "demo":
         from wcrun import demo
         return demo.main(rest)
+    if cmd == "ladder":
+        from wcrun import ladder
+        return ladder.main(rest)
     if cmd == "bench":
+        from wcrun import paths
+        if paths.installed():
+            print("wirecheck bench: runs from a checkout only (it builds the load generator, a test helper that is "
+                  "not installed, and rewrites tests/bench/RESULTS.md): scripts/bench", file=sys.stderr)
+            return 2
         from wcrun import bench
         sys.argv = ["wirecheck bench"] + rest
         return bench.main()

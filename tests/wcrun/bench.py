@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import pathlib
 import platform
 import re
 import resource
@@ -25,10 +24,11 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 from lab import proc
+from wcrun import paths
 
-BIN = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+ROOT = paths.checkout()     # bench runs from a checkout only (wcrun.__main__ says so when installed)
+BIN = paths.bin_dir()
 RESULTS = ROOT / "tests" / "bench" / "RESULTS.md"
 
 # name: (description, peer, goal text, goal test on the ratio or value)

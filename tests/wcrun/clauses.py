@@ -5,8 +5,10 @@ import pathlib
 import re
 import tomllib
 
-SPEC_DIR = pathlib.Path(__file__).resolve().parents[1] / "conformance"
-PROTOCOL = SPEC_DIR / "PROTOCOL.md"
+from wcrun import paths
+
+SPEC_DIR = paths.scenarios()
+PROTOCOL = paths.protocol()
 REQUIREMENTS = SPEC_DIR / "requirements.toml"
 SECTIONS = {"TCP": "TCP (default port 6789)", "UDP": "UDP (default port 9876)",
             "wire": "On the wire (checked from captures)", "clients": "Clients"}

@@ -30,11 +30,10 @@ import sys
 import time
 
 from lab import netem as lab_netem
-from wcrun import ci, clauses as clause_db, options, report, runinfo
+from wcrun import ci, clauses as clause_db, options, paths, report, runinfo
 from wcrun.plugin import SUT
 from wcrun.verdict import EXIT, run_status
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PY = "/usr/bin/python3"
 COLORS = {"pass": "\033[32m", "fail": "\033[31m", "flaky": "\033[35m", "error": "\033[31m",
           "inconclusive": "\033[33m", "skip": "\033[33m", "n/a": "\033[90m", "not run": "\033[90m"}
@@ -45,7 +44,8 @@ def parse_args(argv):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     options.add_to(ap.add_argument)
     ap.add_argument("--out", metavar="DIR", help="write the captures and the report here (default: a new "
-                    "captures/runs/<UTC time>-<name>/, and captures/latest points at it)")
+                    "captures/runs/<UTC time>-<name>/, and captures/latest points at it; installed, captures/ of the "
+                    "current directory)")
     ap.add_argument("-j", "--jobs", default="2", help="parallel scenarios natively (pytest-xdist; default 2)")
     ap.add_argument("-k", dest="keyword", metavar="EXPR", help="only the scenarios matching this pytest -k "
                     "expression, in whichever stages have any (a partial run: exit 3 unless a MUST clause fails)")
@@ -127,7 +127,7 @@ class Interrupt:
 def stage_env(out):
     env = dict(os.environ)
     env["WIRECHECK_CAPTURES"] = str(out)
-    env["PYTHONPATH"] = str(ROOT / "tests") + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -137,7 +137,7 @@ def run_stage(a, intr, out, name, marker, where):
     rdir.mkdir(exist_ok=True)
     for old in rdir.glob(f"{name}-*.json"):
         old.unlink()
-    pytest_args = [str(ROOT / "tests/conformance"), "-m", marker, "-p", "no:cacheprovider",
+    pytest_args = [str(paths.scenarios()), "-m", marker, "-p", "no:cacheprovider",
                    "-o", "console_output_style=classic"] + options.as_argv(a)
     if a.keyword:
         pytest_args += ["-k", a.keyword]
@@ -146,11 +146,11 @@ def run_stage(a, intr, out, name, marker, where):
     pytest_args += ["-v"] if a.verbose else ["-q"]
     argv = [PY, "-m", "wcrun.stage", str(a.repeat), str(rdir), name, "--"] + pytest_args
     if where == "uml":
-        argv = [PY, str(ROOT / "tests/lab/uml.py"), "run", "--"] + argv
+        argv = [PY, str(paths.uml_py()), "run", "--"] + argv
     print(f"== {marker} scenarios ({'inside User-Mode Linux' if where == 'uml' else 'native'})"
           + (f", {a.repeat} times" if a.repeat > 1 else ""), flush=True)
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, cwd=ROOT, env=stage_env(out), start_new_session=True,
+    p = subprocess.Popen(argv, cwd=paths.PYROOT, env=stage_env(out), start_new_session=True,
                          stdout=None if a.verbose else subprocess.PIPE, stderr=subprocess.STDOUT)
     if not a.verbose:
         import threading
@@ -181,11 +181,10 @@ def run_stage(a, intr, out, name, marker, where):
 
 def list_scenarios(a):
     """--list: the scenarios (after -k), their clauses and needs."""
-    lst = ROOT / "build" / f".wc-list-{os.getpid()}.json"
-    lst.parent.mkdir(exist_ok=True)
-    argv = [PY, "-m", "pytest", str(ROOT / "tests/conformance"), "--collect-only", "-q", "-p", "no:cacheprovider",
+    lst = paths.scratch() / f".wc-list-{os.getpid()}.json"
+    argv = [PY, "-m", "pytest", str(paths.scenarios()), "--collect-only", "-q", "-p", "no:cacheprovider",
             "--list-file", str(lst)] + (["-k", a.keyword] if a.keyword else [])
-    r = subprocess.run(argv, cwd=ROOT, env=stage_env(ROOT / "build"), capture_output=True, text=True)
+    r = subprocess.run(argv, cwd=paths.PYROOT, env=stage_env(paths.scratch()), capture_output=True, text=True)
     if not lst.exists():
         print(r.stdout[-3000:], r.stderr[-2000:], file=sys.stderr)
         return 1
@@ -212,7 +211,7 @@ def main(argv):
     if a.demo_only:
         return demo_only(a, sut_desc)
     started = runinfo.utc_now()
-    out = pathlib.Path(a.out) if a.out else runinfo.new_run_dir(sut_desc, started)
+    out = pathlib.Path(a.out).resolve() if a.out else runinfo.new_run_dir(sut_desc, started)
     out.mkdir(parents=True, exist_ok=True)
     intr = Interrupt()
     results, stages = [], []
@@ -309,7 +308,7 @@ def write_report(rep, out, with_demo=True):
 
 def demo_only(a, sut_desc):
     """--demo-only: the demonstration, then the report of the latest run (or --out) rewritten with it."""
-    out = pathlib.Path(a.out) if a.out else (runinfo.CAPTURES / "latest").resolve()
+    out = pathlib.Path(a.out).resolve() if a.out else (paths.captures() / "latest").resolve()
     if not a.out and not out.is_dir():
         out = runinfo.new_run_dir(sut_desc, runinfo.utc_now())
     out.mkdir(parents=True, exist_ok=True)

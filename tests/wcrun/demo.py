@@ -31,9 +31,9 @@ import sys
 import threading
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, uml
+from wcrun import paths
 
 PY = "/usr/bin/python3"
 LOSS = (0, 1, 5, 10, 20)
@@ -545,7 +545,7 @@ def analyze(out, collect_meta=None):
 
 # the whole demonstration -------------------------------------------------------------------------------------
 def bins_paths():
-    d = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+    d = paths.bin_dir()
     return {n: str(d / n) for n in ("tcp-server", "tcp-client", "udp-server", "udp-client", "sniffer")}
 
 
@@ -558,12 +558,12 @@ def parse_args(argv):
         p.add_argument("-n", type=int, default=None, help="messages per run (default 500; 100 with --quick)")
         p.add_argument("--quick", action="store_true", help="100 messages per run")
         p.add_argument("-j", "--jobs", type=int, default=4, help="topologies at once (default 4)")
-        p.add_argument("--out", default=str(ROOT / "captures"))
+        p.add_argument("--out", default=str(paths.captures()))
         p.add_argument("--loss", default=None, help="comma-separated loss percentages (default 0,1,5,10,20)")
         p.add_argument("--reorder", default=None, help="default 0,25")
         p.add_argument("--duplicate", default=None, help="default 0,5")
     a = sub.add_parser("analyze")
-    a.add_argument("--out", default=str(ROOT / "captures"))
+    a.add_argument("--out", default=str(paths.captures()))
     r = sub.add_parser("render")
     r.add_argument("html")
     r.add_argument("png")
@@ -590,9 +590,9 @@ def run_collect(args):
     rdir = pathlib.Path(args.out) / "reliability"
     if netem.netem_native() or uml.inside_uml():
         return collect(rdir, args.n, args.cells, args.jobs, bins_paths())
-    argv = [PY, str(ROOT / "tests/lab/uml.py"), "run", "--", PY, str(pathlib.Path(__file__).resolve()),
+    argv = [PY, str(paths.uml_py()), "run", "--", PY, str(pathlib.Path(__file__).resolve()),
             "collect"] + collect_args(args)
-    r = subprocess.run(argv, cwd=ROOT)
+    r = subprocess.run(argv, cwd=paths.PYROOT)
     if r.returncode != 0:
         raise RuntimeError(f"reliability demo: collecting inside User-Mode Linux failed (exit {r.returncode})")
     return json.loads((rdir / "collect.json").read_text())

@@ -141,7 +141,7 @@ def timeseq(plt, pcap, cell):
     client, server = "10.71.1.2", "10.71.2.2"
     led = lab_ledger.Ledger.from_pcapng(pcap, 0, 1, {client}, {server})
     lost_ts = {e["ts"] for e in led.entries["c2s"] if e["fate"] == "lost"}
-    t0 = isn = sisn = None
+    t0 = isn = None
     segs, acks = [], []
     for p in f.packets:
         if p.iface != 0:

@@ -354,3 +354,76 @@ class LabEnv(Env):
             rc = None
             p.stop()
         return subprocess.CompletedProcess(argv, rc, p.stdout(), p.stderr())
+
+
+class LoopbackEnv(Env):
+    """The server under test on this machine's loopback (127.0.0.1 and ::1), each on a free port: no namespaces,
+    no impairment, no captures. pytest's --loopback; the scenarios that need no lab run here, for example against
+    the reference built with ASan and UBSan (scripts/test-asan-scenarios). close() stops the servers and returns
+    what went wrong with them: an exit other than 0 after SIGTERM, or a sanitizer's report on stderr."""
+
+    SANITIZER = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+
+    def __init__(self, sut, logdir):
+        self.sut = sut
+        self.logdir = str(logdir)
+        self.servers = {}
+        self.ports = {}
+
+    def server_host(self, family=4):
+        return "::1" if family == 6 else "127.0.0.1"
+
+    def start(self, kind, family=4):
+        if kind not in self.servers:
+            self._spawn(kind)
+        port = self.ports[kind]
+        if family == 6:
+            if self.sut.ipv4_only:
+                raise NotApplicable("n/a: declared IPv4-only (--ipv4-only); PROTOCOL.md requires no IPv6")
+            if kind == "tcp":
+                ok = tcp_listening(port, ("tcp6",))
+            else:
+                try:
+                    proc.wait_udp_answering("::1", port, self.servers[kind], timeout=2)
+                    ok = True
+                except proc.NotReady:
+                    ok = False
+            if not ok:
+                raise NotApplicable(f"n/a: the server does not listen on IPv6 ([::1]:{port}); PROTOCOL.md "
+                                    "requires no IPv6")
+        return port
+
+    def _spawn(self, kind):
+        port = proc.free_port(socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+        cmd = self.sut.command(f"{kind}-server", host="127.0.0.1", port=port)
+        p = proc.Process(["sh", "-c", f"exec {cmd}"], name=f"{kind}-server", logdir=self.logdir)
+        self.servers[kind], self.ports[kind] = p, port
+
+        def ready():
+            if not p.alive():
+                raise proc.NotReady(f"the server under test {exit_text(p.p.returncode)} before it was ready; "
+                                    f"its stderr ends: {stderr_tail(p) or '(empty)'}")
+            if kind == "tcp":
+                return tcp_listening(port)
+            with udp_socket(4) as s:
+                s.sendto(b"wirecheck readiness probe", ("127.0.0.1", port))
+                try:
+                    return s.recvfrom(70000)
+                except (socket.timeout, ConnectionRefusedError):
+                    return False
+        proc.poll_until(ready, timeout=20, what=f"{cmd}: ready on {kind.upper()} port {port}")
+
+    def close(self):
+        problems = []
+        for kind, p in self.servers.items():
+            rc = p.stop(timeout=10)
+            err, tail = p.stderr(), stderr_tail(p)
+            p.close()
+            if any(s in err for s in self.SANITIZER):
+                problems.append(f"the {kind.upper()} server's sanitizer reported: "
+                                + err.decode(errors="replace")[-3000:])
+            elif rc != 0:
+                problems.append(f"the {kind.upper()} server {exit_text(rc)} on SIGTERM; its stderr ends: "
+                                f"{tail or '(empty)'}")
+        self.servers = {}
+        return problems

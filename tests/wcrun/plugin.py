@@ -1,7 +1,6 @@
 """pytest plugin: the implementation-under-test options, the judge that records a verdict per clause, and the
 collection of per-scenario results (for the runner, and for the report when pytest is run directly)."""
 import json
-import os
 import pathlib
 import re
 
@@ -10,17 +9,19 @@ import pytest
 from lab.proc import NotReady
 from wcrun import clauses as clause_db
 from wcrun.clauses import clause_of
-from wcrun import options
+from wcrun import options, paths
 from wcrun import report as report_mod
 from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 _CLAUSE_ID = re.compile(r"^([TUWC]\d+(?:\.\d+)?)\b")
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("wirecheck", "implementation under test")
     options.add_to(g.addoption)
+    g.addoption("--loopback", action="store_true", default=False,
+                help="run the scenarios that need no lab against servers on this machine's loopback, each on a "
+                     "free port (no namespaces, impairment or captures; the others are n/a)")
     g.addoption("--report-dir", default=None, metavar="DIR",
                 help="write report.json, report.md and report.html here at the end")
     g.addoption("--clauses", default=None, metavar="IDS",
@@ -38,7 +39,7 @@ class SUT:
 
     def __init__(self, opts):
         """opts: options.given(...) — the *_cmd templates, target, target_udp_port, ipv4_only."""
-        bindir = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+        bindir = paths.bin_dir()
         given = {p: opts.get(options.dest(f"--{p}-cmd")) for p in self.PARTS}
         self.custom = any(given.values())
         self.reference = {

@@ -10,9 +10,8 @@ import re
 import shlex
 import subprocess
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-CAPTURES = ROOT / "captures"
-RUNS = CAPTURES / "runs"
+from wcrun import paths
+
 _INTERPRETERS = {"python", "python3", "java", "sh", "bash", "env", "exec", "node", "ruby", "perl", "stdbuf",
                  "timeout", "nice", "socat"}
 
@@ -56,29 +55,37 @@ def short_name(sut):
 def new_run_dir(sut, started):
     """captures/runs/<UTC time>-<short name>/, created."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    d = RUNS / f"{stamp}-{short_name(sut)}"
+    runs = paths.runs()
+    d = runs / f"{stamp}-{short_name(sut)}"
     n = 1
     while d.exists():
         n += 1
-        d = RUNS / f"{stamp}-{short_name(sut)}-{n}"
+        d = runs / f"{stamp}-{short_name(sut)}-{n}"
     d.mkdir(parents=True)
     return d
 
 
 def point_latest(run_dir):
     """captures/latest -> runs/<this run>, replaced atomically."""
-    link = CAPTURES / "latest"
-    tmp = CAPTURES / f".latest.{os.getpid()}"
+    captures = paths.captures()
+    link = captures / "latest"
+    tmp = captures / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    tmp.symlink_to(os.path.relpath(run_dir, CAPTURES))
+    tmp.symlink_to(os.path.relpath(run_dir, captures))
     os.replace(tmp, link)
 
 
-def _out(argv):
+def _out(argv, cwd=None):
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=ROOT).stdout.strip()
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=cwd).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
+
+
+def _git(*args):
+    """git's answer about the checkout, or None (installed, or no git)."""
+    top = paths.checkout()
+    return (_out(["git", *args], cwd=top) or None) if top else None
 
 
 def sha256(path):
@@ -101,8 +108,8 @@ def run_object(started, finished, sut, stages, out_dir, cited, complete, interru
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "duration_s": round((finished - started).total_seconds(), 1),
-        "commit": _out(["git", "rev-parse", "HEAD"]) or None,
-        "describe": _out(["git", "describe", "--always", "--dirty"]) or None,
+        "commit": _git("rev-parse", "HEAD"),
+        "describe": _git("describe", "--always", "--dirty") or paths.installed_version(),
         "host_kernel": platform.release(),
         "uml": any(s.get("where") == "uml" for s in stages),
         "stages": stages,

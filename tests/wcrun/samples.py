@@ -7,16 +7,15 @@ into one pcapng whose section comment says how it was made. Open them in Wiresha
 explain every packet (Edit > Preferences > Appearance > Columns: add "Packet comment").
 """
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 from lab import capture, netem, netns, uml
+from wcrun import paths
 
-BIN = ROOT / "build" / "bin"
+ROOT = paths.checkout()     # a checkout's tool: it writes captures/samples/
+BIN = paths.bin_dir()
 BINS = {n: str(BIN / n) for n in ("tcp-server", "tcp-client", "udp-server", "udp-client", "sniffer")}
 OUT = ROOT / "captures" / "samples"
 
@@ -62,7 +61,7 @@ def udp_lossy(topo):
 
 def main():
     if not uml.inside_uml() and not netem.netem_native():
-        r = subprocess.run([sys.executable, str(ROOT / "tests/lab/uml.py"), "run", "--", sys.executable,
+        r = subprocess.run([sys.executable, str(paths.uml_py()), "run", "--", sys.executable,
                             __file__])
         return r.returncode
     OUT.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 from lab import proc
+from wcrun import paths
 
-BIN = pathlib.Path(os.environ.get("WIRECHECK_BIN", ROOT / "build" / "bin"))
+ROOT = paths.checkout()     # a checkout's tool: its sample capture is in tests/data
+
+BIN = paths.bin_dir()
 SAMPLE = ROOT / "tests" / "data" / "sniffer-tcp-lo.pcapng"
 VG_ERROR = 99
 TIMEOUT = 120          # valgrind runs a program 20-50 times slower

@@ -9,9 +9,6 @@ skip, and "flaky" when repeated runs disagree. The run's exit status follows (se
 
 VERDICTS = ("pass", "fail", "inconclusive", "error", "flaky", "skip", "n/a", "not run")
 
-# Scenario-level outcomes (pytest's words) and the clause verdicts they map to.
-OUTCOME_VERDICT = {"passed": "pass", "failed": "fail", "inconclusive": "inconclusive", "error": "error",
-                   "skipped": "skip", "na": "n/a", "notrun": "not run"}
 _RANK = {"fail": 0, "flaky": 1, "error": 2, "inconclusive": 3, "pass": 4, "n/a": 5, "skip": 6, "not run": 7}
 
 EXIT = {
