@@ -40,5 +40,5 @@ _wc_rel(WIRECHECK_BIN_TO_PY ${CMAKE_INSTALL_BINDIR} ${WIRECHECK_PYDIR})
 file(WRITE ${_wc_stage}/installed.json
      "{\"bindir\": \"${WIRECHECK_PY_TO_BIN}\", \"version\": \"${PROJECT_VERSION}\"}\n")
 install(FILES ${_wc_stage}/installed.json DESTINATION ${WIRECHECK_PYDIR}/wcrun)
-configure_file(${PROJECT_SOURCE_DIR}/cmake/wirecheck.sh.in ${_wc_stage}/wirecheck @ONLY)
+configure_file(${PROJECT_SOURCE_DIR}/tests/install/wirecheck.sh.in ${_wc_stage}/wirecheck @ONLY)
 install(PROGRAMS ${_wc_stage}/wirecheck DESTINATION ${CMAKE_INSTALL_BINDIR})
