@@ -127,6 +127,7 @@ class Interrupt:
 def stage_env(out):
     env = dict(os.environ)
     env["WIRECHECK_CAPTURES"] = str(out)
+    env["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it (tests look for it)
     env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 

@@ -1,0 +1,106 @@
+"""The main job end to end, on small selections: run directories and reports that never go stale, focused
+reruns, --list, verify/diff, and an interrupted run that stops promptly, says so and leaves nothing behind."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import jsonschema
+import pytest
+
+from lab import proc
+from wcrun import runinfo
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CONFORMANCE = str(ROOT / "scripts" / "conformance")
+SCHEMA = json.loads((ROOT / "tests/wcrun/report.schema.json").read_text())
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("runner")]
+
+
+def run(*args, timeout=600):
+    return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_path):
+    r = run("--no-demo", "-k", "seed_session or three_way", "--out", str(tmp_path / "a"))
+    assert r.returncode == 3, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "PARTIAL RUN" in r.stdout and "no scenario selected here" in r.stdout, r.stdout[-2000:]
+    rep = json.loads((tmp_path / "a/report.json").read_text())
+    jsonschema.validate(rep, SCHEMA)
+    assert rep["run"]["complete"] is False and rep["run"]["selection"]["k"] == "seed_session or three_way"
+    assert rep["run"]["captures_sha256"], "the report cites no capture"
+    # Scenarios run by pytest afterwards (as scripts/test does) write elsewhere: the report stays true.
+    t = subprocess.run(["/usr/bin/python3", "-m", "pytest", str(ROOT / "tests/conformance"), "-k", "seed_session",
+                        "-q", "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "WIRECHECK_CAPTURES"})
+    assert t.returncode == 0, t.stdout[-2000:]
+    v = run("verify", str(tmp_path / "a/report.json"))
+    assert v.returncode == 0 and "match the report" in v.stdout, v.stdout + v.stderr
+    # A changed capture is found.
+    first = next(iter(rep["run"]["captures_sha256"]))
+    with open(tmp_path / "a" / first, "ab") as f:
+        f.write(b"\0" * 4)
+    v = run("verify", str(tmp_path / "a/report.json"))
+    assert v.returncode == 1 and "changed since the report was written" in v.stdout, v.stdout
+
+
+def test_list_and_a_selection_that_matches_nothing():
+    r = run("--list")
+    assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
+    r = run("--no-demo", "-k", "no_such_scenario_anywhere")
+    assert r.returncode == 2 and "no scenario matches" in r.stderr, r.stdout + r.stderr
+
+
+def test_diff_of_two_reports(tmp_path):
+    a = {"clauses": [{"id": "T1", "verdict": "pass"}, {"id": "T2", "verdict": "fail"}]}
+    b = {"clauses": [{"id": "T1", "verdict": "fail"}, {"id": "T2", "verdict": "pass"}]}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    r = run("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert r.returncode == 1 and "newly failing: T1" in r.stdout and "newly passing: T2" in r.stdout, r.stdout
+
+
+def leftovers(pid):
+    """Namespaces and processes of the run whose runner was pid (its stage and pytest workers are its
+    descendants; the lab names namespaces after the pytest process that made them)."""
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    procs = []
+    for d in pathlib.Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                env = (d / "environ").read_bytes()
+            except OSError:
+                continue
+            if f"WIRECHECK_RUN_PID={pid}".encode() in env:
+                procs.append(d.name)
+    return [n for n in ns if n.startswith("wc")], procs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_path, sig):
+    before_ns, _ = leftovers(0)
+    out = tmp_path / "run"
+    p = subprocess.Popen([CONFORMANCE, "--no-netem", "--no-demo", "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    # Interrupt in the middle of the native stage: once its first captures exist.
+    proc.poll_until(lambda: any(out.glob("*.pcapng")) or p.poll() is not None, timeout=120,
+                    what="the first capture of the run")
+    assert p.poll() is None, "the run ended before it could be interrupted"
+    t0 = time.monotonic()
+    os.killpg(p.pid, sig)                      # what a terminal's Ctrl-C (or a CI cancel) sends: the whole group
+    rc = p.wait(timeout=30)
+    took = time.monotonic() - t0
+    text = p.stdout.read().decode(errors="replace")
+    assert rc == (130 if sig == signal.SIGINT else 143), text[-3000:]
+    assert took < 5, f"stopped {took:.1f} s after {sig.name}"
+    assert f"INTERRUPTED ({sig.name})" in text, text[-2000:]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["run"]["interrupted"] == sig.name and rep["status"] == rc
+    assert any(c["verdict"] == "not run" for c in rep["clauses"]), "nothing was left not run?"
+    assert not list(out.glob("*.partial")), "a capture was left open"
+    ns, procs = leftovers(p.pid)
+    assert set(ns) <= set(before_ns), f"namespaces left behind: {sorted(set(ns) - set(before_ns))}"
+    assert not procs, f"processes left behind: {procs}"
+    assert runinfo.CAPTURES.joinpath("latest").resolve() != out.resolve()
