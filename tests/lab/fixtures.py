@@ -5,9 +5,16 @@ own namespaces; teardown is LIFO and fails the test (as an error) when anything 
 """
 import pytest
 
-from . import capture, netem as netem_mod, netns
+from . import capture, interrupt, netem as netem_mod, netns
 
-__all__ = ["lab", "client", "router", "server", "netem", "scenario", "pytest_runtest_makereport"]
+__all__ = ["lab", "client", "router", "server", "netem", "scenario", "pytest_runtest_makereport",
+           "pytest_configure"]
+
+
+def pytest_configure(config):
+    """SIGTERM and SIGHUP stop the run the way Ctrl-C does (KeyboardInterrupt: the running test's fixtures are
+    torn down, LIFO), in pytest's main process and in every xdist worker (lab.interrupt)."""
+    interrupt.install()
 
 
 @pytest.hookimpl(hookwrapper=True)
