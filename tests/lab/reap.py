@@ -415,14 +415,15 @@ def main(argv=None):
                                  "namespaces, UML run directories and stale .partial captures; print each removal.")
     ap.add_argument("--captures", metavar="DIR", help="where to look for stale *.partial captures "
                     "(default: $WIRECHECK_CAPTURES or the checkout's captures/)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="say nothing when there is nothing to remove")
     ap.add_argument("--watch", metavar="OWNER", help=argparse.SUPPRESS)  # the warden (see ensure_warden)
     a = ap.parse_args(argv)
     if a.watch:
         return _watch(a.watch, a.captures)
     lines = reap_stale(a.captures)
     for line in lines:
-        print(line)
-    if not lines:
+        print(f"wirecheck lab: cleaned up after a dead run: {line}" if a.quiet else line)
+    if not lines and not a.quiet:
         print("nothing to remove")
     return 0
 

@@ -194,6 +194,7 @@ def _boot(args, argv, kernel, run_dir):
     t0 = time.monotonic()
     boot_s = stop_sig = stop_t = None
     p = None
+    killed = False
     try:
         p = subprocess.Popen(cmdline, stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(ctl_r, note_w),
                              preexec_fn=proc.die_with_parent(signal.SIGKILL))
@@ -232,6 +233,7 @@ def _boot(args, argv, kernel, run_dir):
             if stop_t is not None and now >= stop_t + STOP_GRACE_S:
                 print(f"wirecheck lab: the command did not stop within {STOP_GRACE_S} s; killed UML",
                       file=sys.stderr, flush=True)
+                killed = True
                 break
             if now >= deadline:
                 return fail(f"UML did not finish within {args.timeout} s; killed it")
@@ -246,6 +248,9 @@ def _boot(args, argv, kernel, run_dir):
             if fd is not None:
                 os.close(fd)
     total = time.monotonic() - t0
+    if killed:   # a sniffer inside had no time to complete its file: keep what it wrote, as evidence
+        for line in reap.reap_partials():
+            print(f"wirecheck lab: {line}", file=sys.stderr, flush=True)
     if stop_sig is not None:
         print(f"wirecheck lab: interrupted by {signal.Signals(stop_sig).name}: UML stopped "
               f"{time.monotonic() - stop_t:.2f} s after it", file=sys.stderr, flush=True)
