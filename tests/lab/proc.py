@@ -124,7 +124,7 @@ def run(argv, netns=None, timeout=30.0, check=True, input=None):
     With check, a non-zero exit raises RuntimeError naming the command, its status and its stderr.
     """
     full = netns_argv(argv, netns)
-    owned()
+    reap.mark_owner()   # short-lived: marked (for reap_stale), no warden of its own
     r = subprocess.run(full, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                        stdin=None if input is not None else subprocess.DEVNULL)
     if check and r.returncode != 0:

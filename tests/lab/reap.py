@@ -94,7 +94,7 @@ def owner_alive(mark):
 
 
 # --- the warden ------------------------------------------------------------------------------------------
-_warden = {"pid": None, "proc": None, "fd": None}
+_warden = {"marked": None, "pid": None, "proc": None, "fd": None}
 
 
 def kernel_is_uml():
@@ -105,17 +105,26 @@ def kernel_is_uml():
         return os.environ.get("WIRECHECK_UML") == "1"
 
 
-def ensure_warden():
-    """Marks this process as an owner (children inherit WIRECHECK_LAB_OWNER) and starts its warden once.
+def mark_owner():
+    """Marks this process as an owner: WIRECHECK_LAB_OWNER in os.environ, which every child inherits. Returns
+    the mark. (A child of another owner replaces the inherited mark with its own the first time.)"""
+    me = os.getpid()
+    if _warden["marked"] != me:
+        os.environ[ENV] = owner_id(me)
+        _warden["marked"] = me
+    return os.environ[ENV]
 
-    Called by the lab before it starts anything (lab.proc, lab.netns, lab.uml); cheap after the first call.
-    Returns the owner mark.
+
+def ensure_warden():
+    """Marks this process as an owner (mark_owner()) and starts its warden once.
+
+    Called by the lab before it starts anything that lives on (lab.proc.Process, lab.netns.Topology,
+    lab.uml run); cheap after the first call. Returns the owner mark.
     """
+    mark = mark_owner()
     me = os.getpid()
     if _warden["pid"] == me:
-        return os.environ[ENV]
-    mark = owner_id(me)
-    os.environ[ENV] = mark
+        return mark
     _warden.update(pid=me, proc=None, fd=None)
     if kernel_is_uml() or os.environ.get("WIRECHECK_NO_WARDEN") == "1":
         return mark
