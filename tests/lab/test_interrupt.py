@@ -23,7 +23,17 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 needs_uml = pytest.mark.skipif(not shutil.which("linux.uml"), reason="linux.uml is not installed "
                                "(apt-get install user-mode-linux kmod)")
 NATIVE_STOP_S = 2.0     # issue 16: a run stops within 2 s natively ...
-UML_STOP_S = 5.0        # ... and within 5 s inside User-Mode Linux
+UML_STOP_S = 5.0        # ... and within 5 s inside User-Mode Linux (uml.py bounds it: STOP_GRACE_S, then kill)
+# Every test here runs on one xdist worker, one after the other (scripts/test: --dist loadgroup): a UML boot
+# beside a native stop would measure the boot.
+pytestmark = pytest.mark.xdist_group("lab-interrupt")
+
+
+def native_limit():
+    """NATIVE_STOP_S, stretched (at most twice) when the machine runs more than it has cores for: a stop is a
+    few hundred milliseconds of CPU (teardown, pytest's exit) that a loaded machine hands out slower."""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return NATIVE_STOP_S * min(2.0, max(1.0, load)), load
 
 
 def alive(pid):
@@ -121,7 +131,9 @@ def test_interrupt_stops_the_run_and_tears_down(subject, sig, xdist):
     s.wait_up(60)
     rc, took = s.signal_group(sig)
     assert rc == 2, f"pytest's status for an interrupted run is 2, got {rc}\n{s.output()}"
-    assert took < NATIVE_STOP_S, f"stopped {took:.2f} s after {sig.name}, expected < {NATIVE_STOP_S} s"
+    limit, load = native_limit()
+    assert took < limit, (f"stopped {took:.2f} s after {sig.name}, expected < {limit:.1f} s "
+                          f"({NATIVE_STOP_S} s at a load of {load:.1f} per core)")
     # Teardown ran before pytest exited: nothing to wait for.
     assert s.namespaces_left() == [] and s.processes_left() == [], (s.namespaces_left(), s.processes_left())
     assert s.capture() == (True, False, False), f"capture (complete, .partial, .interrupted): {s.capture()}"

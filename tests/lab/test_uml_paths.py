@@ -48,6 +48,7 @@ def test_runtime_dir_is_plain_and_visible_inside_uml(monkeypatch, tmp_path):
 @pytest.mark.slow
 @needs_root
 @needs_uml
+@pytest.mark.xdist_group("lab-interrupt")   # not beside test_interrupt's timings (scripts/test: --dist loadgroup)
 def test_uml_runs_from_a_checkout_under_a_path_with_a_space(tmp_path, bins):
     clone = copy_checkout(tmp_path / "My Projects" / "l'été de wirecheck")
     env = {**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["sniffer"]).parent)}
