@@ -93,7 +93,7 @@ def cmd_cost(args):
 UML_SHADOWED = ("/run", "/proc", "/sys", "/dev")
 # What the kernel command line may carry: it splits at spaces and knows no quoting.
 CMDLINE_SAFE = re.compile(r"[A-Za-z0-9/._+-]{1,160}")
-STOP_GRACE_S = float(os.environ.get("WIRECHECK_UML_STOP_GRACE", "4.0"))  # after SIGINT/SIGTERM: the command's time to clean up
+STOP_GRACE_S = float(os.environ.get("WIRECHECK_UML_STOP_GRACE", "3.5"))  # after SIGINT/SIGTERM: the command's time to clean up
 
 
 def runtime_dir():
