@@ -271,15 +271,15 @@ def count_packets(path):
 
 
 # --- reaping ---------------------------------------------------------------------------------------------
-def _kill_all(pids, what):
-    """SIGTERM, a grace of GRACE_S for files to be closed, then SIGKILL; returns once they are gone (or 5 s)."""
+def _kill_all(pids, grace):
+    """SIGTERM, `grace` seconds for files to be closed, then SIGKILL; returns once they are gone (or 5 s)."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    _wait_gone(pids, GRACE_S)
-    left = [p for p in pids if os.path.exists(f"/proc/{p}")]
+    _wait_gone(pids, grace)
+    left = [p for p in pids if not _gone(p)]
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -325,11 +325,9 @@ def reap_stale(captures=None, owner=None, grace=None):
     - under `captures` (default: $WIRECHECK_CAPTURES or the checkout's captures/), every *.partial that no
       process holds open: kept as <name>.interrupted.pcapng when it holds packets (it is evidence), else removed.
     owner: reap only that owner's leftovers (the warden's case: it knows its owner is gone).
-    Runs of other users and of live owners are never touched.
+    grace: seconds between SIGTERM and SIGKILL (default GRACE_S).
+    What live owners started is never touched, nor anything the lab did not name or mark.
     """
-    global GRACE_S
-    if grace is not None:
-        GRACE_S = grace
     lines = []
     if owner is not None:
         opid = parse_owner(owner)[0]
@@ -367,7 +365,7 @@ def reap_stale(captures=None, owner=None, grace=None):
         if why:
             victims[p["pid"]] = f"killed {p['comm']} (pid {p['pid']}, {why})"
     if victims:
-        _kill_all(list(victims), "processes")
+        _kill_all(list(victims), GRACE_S if grace is None else grace)
         lines += list(victims.values())
     if stale_ns:
         subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {n}\n" for n in stale_ns).encode(),
