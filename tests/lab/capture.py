@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 
-from . import proc, uml
+from . import interrupt, proc, uml
 from .ledger import Ledger
 from .netem import EGRESS
 from .pcapfile import rewrite_section_comments
@@ -172,9 +172,19 @@ class Scenario:
         self.notes.append(text)
 
     def finish(self, outcome="unknown"):
-        """Stops the capture, rewrites its section comment, writes the JSON record; keeps logs on failure."""
+        """Stops the capture, rewrites its section comment, writes the JSON record; keeps logs on failure.
+
+        When the run was interrupted (lab.interrupt), the outcome is "interrupted" and only what makes the files
+        complete is done: the capture is stopped and commented, the record written without tc statistics and
+        ledger (minutes of work inside UML, where the run has seconds to stop).
+        """
+        interrupted = interrupt.received() is not None
+        if interrupted:
+            outcome = "interrupted"
+            self.note(f"the run was interrupted ({signal.Signals(interrupt.received()).name}): "
+                      "this capture ends there")
         try:
-            tc_stats = self.netem.stats()
+            tc_stats = self.netem.stats() if not interrupted else {"skipped": "interrupted"}
         except Exception as e:  # a broken router must not hide the test's own failure
             tc_stats = {"error": str(e)}
         errors = []
@@ -185,7 +195,7 @@ class Scenario:
         except Exception as e:
             errors.append(f"capture: {e}")
         led = None
-        if self.pcapng.exists():
+        if self.pcapng.exists() and not interrupted:
             try:
                 led = self.ledger().record()
             except Exception as e:

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import time
 
-from . import proc
+from . import interrupt, proc
 from .netns import LeakError
 
 C2S, S2C = "c2s", "s2c"
@@ -242,7 +242,13 @@ class Impairments:
                 "rto_min_ms": self.rto_min_ms}
 
     def clear_all(self):
-        """Removes every qdisc and rule this object added, then checks the router has none left."""
+        """Removes every qdisc and rule this object added, then checks the router has none left.
+
+        Not when the run was interrupted: the router's namespace is deleted next (Topology's first deferral),
+        and its qdiscs and rules with it; the seconds go to stopping instead.
+        """
+        if interrupt.received() is not None:
+            return
         for d in (C2S, S2C):
             self.clear(d)
         for tool in dict.fromkeys(t for t, _ in self.rules):

@@ -4,15 +4,15 @@
            10.71.1.2/24      10.71.1.1/24       10.71.2.1/24      10.71.2.2/24
            fd00:71:1::2/64   fd00:71:1::1/64    fd00:71:2::1/64   fd00:71:2::2/64
 
-Namespace names carry a per-topology suffix (pid + random), so parallel tests and pytest-xdist workers never
-collide; interface names live inside the namespaces and need none. Neighbours are static (no ARP/ND burst
+Namespace names carry a per-topology suffix (the owner's pid + random), so parallel tests and pytest-xdist
+workers never collide, and the reaper (lab.reap) can tell a dead run's namespaces from a live one's; interface names live inside the namespaces and need none. Neighbours are static (no ARP/ND burst
 drops), IPv6 addresses skip DAD and no link-local address is generated, so the wire carries only what a test sends.
 """
 import os
 import secrets
 import time
 
-from . import proc
+from . import interrupt, proc
 
 LINK_CLIENT, LINK_SERVER = 1, 2
 
@@ -83,7 +83,8 @@ class Topology:
     """
 
     def __init__(self, prefix="wc"):
-        self.suffix = f"{os.getpid() % 100000}-{secrets.token_hex(2)}"
+        proc.owned()    # marks this process as the owner and starts its warden, before anything exists
+        self.suffix = f"{os.getpid()}-{secrets.token_hex(2)}"
         self.names = {r: f"{prefix}-{self.suffix}-{r}" for r in ("client", "router", "server")}
         self._defer = []
         self.commands = []
@@ -103,6 +104,7 @@ class Topology:
     # set-up ----------------------------------------------------------------------------------------------
     def up(self):
         t0 = self._t0 = time.monotonic()
+        interrupt.track(self)
         c, r, s = (self.names[k] for k in ("client", "router", "server"))
         self.defer("delete namespaces", self._delete_namespaces)
         a4 = lambda link, host: f"10.71.{link}.{host}"          # noqa: E731
@@ -173,15 +175,20 @@ class Topology:
         """Runs every deferred clean-up, last first, even when some fail; raises LeakError naming them all."""
         t0 = time.monotonic()
         errors = []
-        while self._defer:
-            what, fn = self._defer.pop()
-            try:
-                fn()
-            except Exception as e:  # keep tearing down; report everything at the end
-                errors.append(f"{what}: {e}")
+        with interrupt.shield():    # a Ctrl-C now would leave half a topology: it waits until the end
+            while self._defer:
+                what, fn = self._defer.pop()
+                try:
+                    fn()
+                except Exception as e:  # keep tearing down; report everything at the end
+                    errors.append(f"{what}: {e}")
+            interrupt.untrack(self)
         self.timings["teardown_s"] = time.monotonic() - t0
         if errors:
             raise LeakError("teardown of topology " + self.suffix + " left things behind:\n  " + "\n  ".join(errors))
+
+    def __repr__(self):
+        return f"<Topology {self.suffix}>"
 
     def __enter__(self):
         try:

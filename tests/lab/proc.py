@@ -1,4 +1,8 @@
-"""Processes under test: started with a timeout, logs kept, readiness polled to a deadline."""
+"""Processes under test: started with a timeout, logs kept, readiness polled to a deadline, none outliving its run.
+
+Every child the lab starts is marked with its owner (WIRECHECK_LAB_OWNER, inherited by its own children) and
+watched by the owner's warden (lab.reap); long-lived ones also get the kernel's parent-death signal.
+"""
 import ctypes
 import os
 import signal
@@ -8,8 +12,36 @@ import tempfile
 import threading
 import time
 
+from . import interrupt, reap
+
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def owned():
+    """Prepares this process to start children: the owner mark in os.environ, the warden, the signal handlers."""
+    interrupt.install()
+    return reap.ensure_warden()
+
+
+def die_with_parent(sig=signal.SIGTERM):
+    """A preexec_fn that gives the child PR_SET_PDEATHSIG `sig`, or None where that would be wrong.
+
+    The kernel sends it when the *thread* that forked the child ends, so it is set only for children forked by
+    the main thread (the lab's helper threads in in_netns() end at once); inside UML nothing outlives the
+    instance anyway, and fork there is slow. The warden (lab.reap) covers everything else. SIGTERM, not SIGKILL:
+    a sniffer then completes its capture and a server closes its connections; the warden follows with SIGKILL.
+    """
+    if threading.current_thread() is not threading.main_thread() or reap.kernel_is_uml():
+        return None
+    parent = os.getpid()
+
+    def preexec():
+        _libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:   # the parent died before prctl: the signal would never come
+            os.kill(os.getpid(), int(sig))
+    return preexec
 
 
 class NotReady(AssertionError):
@@ -92,6 +124,7 @@ def run(argv, netns=None, timeout=30.0, check=True, input=None):
     With check, a non-zero exit raises RuntimeError naming the command, its status and its stderr.
     """
     full = netns_argv(argv, netns)
+    reap.mark_owner()   # short-lived: marked (for reap_stale), no warden of its own
     r = subprocess.run(full, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
                        stdin=None if input is not None else subprocess.DEVNULL)
     if check and r.returncode != 0:
@@ -105,6 +138,8 @@ class Process:
     Leaving the context kills the group (SIGTERM, then SIGKILL after 3 s) so no
     process outlives its test. With netns it runs inside that network namespace
     (`ip netns exec` execs the command, so the pid and group are the command's own).
+    It dies with its run however the run ends: parent-death signal, the owner's warden, and at interpreter
+    exit lab.interrupt closes any Process still open.
     """
 
     def __init__(self, argv, name=None, stdin=subprocess.DEVNULL, env=None, logdir=None, shell=False,
@@ -120,8 +155,12 @@ class Process:
         self.err_path = os.path.join(self.logdir, f"{self.name}.err")
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
+        mark = owned()
+        if env is not None:
+            env = {**env, reap.ENV: mark}
         self.p = subprocess.Popen(argv, stdin=stdin, stdout=self._out, stderr=self._err,
-                                  start_new_session=True, env=env, shell=shell)
+                                  start_new_session=True, env=env, shell=shell, preexec_fn=die_with_parent())
+        interrupt.track(self)
 
     @property
     def pid(self):
@@ -158,13 +197,18 @@ class Process:
         return self.p.wait()
 
     def close(self):
-        self.stop()
-        try:  # stragglers in the group, if the leader went first
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._out.close()
-        self._err.close()
+        with interrupt.shield():
+            self.stop()
+            try:  # stragglers in the group, if the leader went first
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._out.close()
+            self._err.close()
+            interrupt.untrack(self)
+
+    def __repr__(self):
+        return f"<Process {self.name} pid {self.p.pid}>"
 
     def __enter__(self):
         return self

@@ -1,0 +1,70 @@
+"""User-Mode Linux runs from a checkout anywhere: a path with a space, a quote and non-ASCII letters (issue 17).
+
+The kernel command line splits at spaces and knows no quoting, so it must carry only the per-run directory
+(lab.uml.runtime_dir()), never the checkout's path. The checkout here is a copy of this working tree (committed
+or not, as CI's clean checkout or a developer's tree has it), using this build's programs (WIRECHECK_BIN).
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from lab import reap, uml
+
+CHECKOUT = pathlib.Path(__file__).resolve().parent.parent.parent
+PY = "/usr/bin/python3"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="UML's lab needs root")
+needs_uml = pytest.mark.skipif(not shutil.which("linux.uml"), reason="linux.uml is not installed "
+                               "(apt-get install user-mode-linux kmod)")
+
+
+def copy_checkout(dest):
+    """The working tree's files that git knows or would add (tracked and untracked, not ignored)."""
+    r = subprocess.run(["git", "-C", str(CHECKOUT), "ls-files", "-z", "-co", "--exclude-standard"],
+                       stdout=subprocess.PIPE, check=True)
+    for rel in filter(None, r.stdout.decode().split("\0")):
+        src = CHECKOUT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def test_runtime_dir_is_plain_and_visible_inside_uml(monkeypatch, tmp_path):
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spaced))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")   # UML's /run is its own: invisible there
+    assert uml.runtime_dir() == "/tmp"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.setenv("TMPDIR", str(plain))
+    assert uml.runtime_dir() == os.path.realpath(plain)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@needs_root
+@needs_uml
+@pytest.mark.xdist_group("lab-interrupt")   # not beside test_interrupt's timings (scripts/test: --dist loadgroup)
+def test_uml_runs_from_a_checkout_under_a_path_with_a_space(tmp_path, bins):
+    clone = copy_checkout(tmp_path / "My Projects" / "l'été de wirecheck")
+    env = {**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["sniffer"]).parent)}
+    env.pop(reap.ENV, None)
+
+    def run(argv, timeout=600):
+        r = subprocess.run(argv, cwd=clone, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        return r.returncode, r.stdout.decode(errors="replace")
+
+    rc, out = run([PY, "tests/lab/uml.py", "run", "--", "true"])
+    assert rc == 0, f"uml.py run -- true from {clone}: exit {rc}\n{out[-3000:]}"
+    # One netem scenario of the conformance suite, as scripts/conformance runs it inside UML.
+    rc, out = run([PY, "tests/lab/uml.py", "run", "--", PY, "-m", "pytest", "tests/conformance", "-m", "netem",
+                   "-k", "ordering_under_loss", "-p", "no:cacheprovider", "-q"])
+    assert rc == 0 and " passed" in out, f"the netem scenario from {clone}: exit {rc}\n{out[-3000:]}"
+    left = sorted(str(p.relative_to(clone)) for p in clone.glob(".uml-*"))
+    assert left == [], f"UML's run directory belongs in the runtime directory, not the checkout: {left}"
+    assert list((clone / "captures").glob("*ordering_under_loss*.pcapng")), "the scenario's capture is missing"
