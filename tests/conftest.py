@@ -10,9 +10,14 @@ from wcrun import paths
 # Tests write their captures under build/, never into captures/ (which holds the runs of the main job, whose
 # reports cite them by SHA-256). The runner sets WIRECHECK_CAPTURES to its run directory.
 os.environ.setdefault("WIRECHECK_CAPTURES", str(paths.captures_for_pytest()))
-from lab import proc  # noqa: E402  (lab.capture reads WIRECHECK_CAPTURES when imported)
+from lab import interrupt, proc  # noqa: E402  (lab.capture reads WIRECHECK_CAPTURES when imported)
 
 pytest_plugins = ["wcrun.plugin"]
+
+
+def pytest_configure(config):
+    # SIGTERM (and SIGHUP) stop a run like Ctrl-C, in the xdist controller too: fixtures are torn down.
+    interrupt.install()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 impairments) or against a --target."""
 import pytest
 
-from lab.fixtures import lab, netem, pytest_runtest_makereport, scenario  # noqa: F401
+from lab.fixtures import (lab, netem, pytest_configure, pytest_keyboard_interrupt,  # noqa: F401
+                          pytest_runtest_makereport, scenario)
 from wcrun.env import LabEnv, LoopbackEnv, TargetEnv
 from wcrun.verdict import clause_parts
 

@@ -63,9 +63,11 @@ def test_diff_of_two_reports(tmp_path):
 
 
 def leftovers(pid):
-    """Namespaces and processes of the run whose runner was pid (its stage and pytest workers are its
-    descendants; the lab names namespaces after the pytest process that made them)."""
+    """Namespaces of dead owners (the lab names them wc…-<owner pid>-…) and processes of the run whose runner
+    was pid (every process of a run carries WIRECHECK_RUN_PID)."""
+    from lab.reap import NETNS_RE
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    dead = [n for n in ns if (m := NETNS_RE.match(n)) and not pathlib.Path(f"/proc/{m.group(1)}").exists()]
     procs = []
     for d in pathlib.Path("/proc").iterdir():
         if d.name.isdigit():
@@ -73,14 +75,13 @@ def leftovers(pid):
                 env = (d / "environ").read_bytes()
             except OSError:
                 continue
-            if f"WIRECHECK_RUN_PID={pid}".encode() in env:
+            if f"WIRECHECK_RUN_PID={pid}\0".encode() in env:
                 procs.append(d.name)
-    return [n for n in ns if n.startswith("wc")], procs
+    return dead, procs
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_path, sig):
-    before_ns, _ = leftovers(0)
     out = tmp_path / "run"
     p = subprocess.Popen([CONFORMANCE, "--no-netem", "--no-demo", "--out", str(out)], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,6 +102,6 @@ def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_pat
     assert any(c["verdict"] == "not run" for c in rep["clauses"]), "nothing was left not run?"
     assert not list(out.glob("*.partial")), "a capture was left open"
     ns, procs = leftovers(p.pid)
-    assert set(ns) <= set(before_ns), f"namespaces left behind: {sorted(set(ns) - set(before_ns))}"
+    assert not ns, f"namespaces of dead owners left behind: {ns}"
     assert not procs, f"processes left behind: {procs}"
     assert runinfo.CAPTURES.joinpath("latest").resolve() != out.resolve()

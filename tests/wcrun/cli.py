@@ -49,6 +49,8 @@ def parse_args(argv):
     ap.add_argument("-j", "--jobs", default="2", help="parallel scenarios natively (pytest-xdist; default 2)")
     ap.add_argument("-k", dest="keyword", metavar="EXPR", help="only the scenarios matching this pytest -k "
                     "expression, in whichever stages have any (a partial run: exit 3 unless a MUST clause fails)")
+    ap.add_argument("--cleanup", action="store_true", help="only remove what killed runs left behind "
+                    "(namespaces, processes, UML run directories, open captures), say what, and exit")
     ap.add_argument("--list", action="store_true", help="list the scenarios, their clauses and whether they "
                     "need netem, and exit")
     ap.add_argument("--no-netem", action="store_true", help="skip the impairment scenarios (a partial run)")
@@ -180,6 +182,17 @@ def run_stage(a, intr, out, name, marker, where):
     return results, took, rc != 5
 
 
+def cleanup(quiet):
+    """Removes what killed runs left behind (lab.reap) and says what; says so when there was nothing."""
+    from lab import reap
+    removed = reap.reap_stale(captures=str(paths.runs()))
+    for line in removed:
+        print(f"cleanup: {line}", flush=True)
+    if not removed and not quiet:
+        print("cleanup: nothing left behind by earlier runs")
+    return 0
+
+
 def list_scenarios(a):
     """--list: the scenarios (after -k), their clauses and needs."""
     lst = paths.scratch() / f".wc-list-{os.getpid()}.json"
@@ -206,6 +219,8 @@ def main(argv):
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
     a = parse_args(argv)
+    if a.cleanup:
+        return cleanup(quiet=False)
     if a.list:
         return list_scenarios(a)
     sut_desc = SUT(options.given(lambda k: getattr(a, k))).describe()
@@ -214,6 +229,7 @@ def main(argv):
     started = runinfo.utc_now()
     out = pathlib.Path(a.out).resolve() if a.out else runinfo.new_run_dir(sut_desc, started)
     out.mkdir(parents=True, exist_ok=True)
+    cleanup(quiet=True)
     intr = Interrupt()
     results, stages = [], []
     complete = not (a.keyword or a.no_netem)
