@@ -31,14 +31,10 @@ int wc_listen(const struct wc_listen_opts *o, int *fds, int max, char *errbuf, s
 int wc_connect(const char *host, const char *port, int socktype, int family,
                int timeout_ms, char *errbuf, size_t errlen);
 
-/* Formats an address as "1.2.3.4:80" or "[::1]:80" into buf (WC_ADDRSTR_SIZE). */
-const char *wc_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
-/* The local or peer address of fd, formatted as above ("?" on failure). */
+/* The local or peer address of fd, as "1.2.3.4:80" or "[::1]:80" into buf (WC_ADDRSTR_SIZE; "?" on failure). */
 const char *wc_sock_name(int fd, int peer, char *buf, size_t len);
 
-/* Sets O_NONBLOCK. Returns 0 or -errno. */
-int wc_set_nonblock(int fd);
 
 /* Sets an int socket option. Returns 0 or -errno. */
 int wc_setsockopt_int(int fd, int level, int name, int value);

@@ -375,35 +375,6 @@ int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
     return 0;
 }
 
-int wc_pcapng_write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data,
-                           uint32_t caplen, uint32_t origlen, unsigned dir, const char *comment)
-{
-    size_t total = 28 + 4 + 4 + pad4(caplen);  /* header, ifid, ts, lengths, trailer; endofopt */
-    uint8_t *p, flags[4];
-
-    if (ifid >= w->nifaces)
-        return -EINVAL;
-    if (comment)
-        total += opt_size(str_len(comment, 1));
-    if (dir)
-        total += opt_size(4);
-    if (!(p = block_begin(w, BT_EPB, total)))
-        return w->err;
-    p = put32(p, ifid);
-    p = put_ts(p, ts_ns);
-    p = put32(p, caplen);
-    p = put32(p, origlen);
-    p = put_bytes(p, data, caplen);
-    if (comment)
-        p = put_str_opt(p, OPT_COMMENT, comment, 1);
-    if (dir) {
-        put32(flags, dir & 3u);
-        p = put_opt(p, EPB_FLAGS, flags, 4);
-    }
-    block_end(w, p, total);
-    return 0;
-}
-
 int wc_pcapng_write_stats(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, uint64_t start_ns,
                           uint64_t end_ns, uint64_t recv, uint64_t drop)
 {
