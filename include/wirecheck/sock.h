@@ -8,6 +8,10 @@
 #define WC_ERRBUF_SIZE 256
 #define WC_ADDRSTR_SIZE 64           /* "[ffff:...:ffff%ifname]:65535" fits */
 #define WC_MAX_LISTENERS 8
+/* The largest UDP payload over IPv4: 65,535 less the IPv4 (20) and UDP (8) headers. */
+#define WC_UDP_MAX_PAYLOAD_V4 65507
+/* A buffer that holds any one UDP datagram's payload, IPv4 or IPv6 (the UDP length field is 16 bits). */
+#define WC_UDP_DATAGRAM_BUFFER 65535
 
 struct wc_listen_opts {
     const char *host;       /* NULL or "" or "*": every local address, IPv4 and IPv6 */

@@ -27,10 +27,10 @@ int wc_pcapread_step_pcap(struct wc_pcapread *r, struct wc_pcapread_packet *pkt)
     pkt->origlen = cur_u32(&c);
     if (pkt->caplen > WC_PCAPREAD_MAX_BLOCK)
         return wc_pcapread_bad(r, r->pos, "record capture length %u is bigger than the maximum %u", pkt->caplen,
-                   WC_PCAPREAD_MAX_BLOCK);
+                               WC_PCAPREAD_MAX_BLOCK);
     if (!cur_room(&c, pkt->caplen))
         return wc_pcapread_bad(r, r->pos, "record capture length %u runs past the end of the file (%zu bytes left)",
-                   pkt->caplen, c.n - c.pos);
+                               pkt->caplen, c.n - c.pos);
     pkt->data = c.p + c.pos;
     pkt->ts_ns = (uint64_t)sec * 1000000000ull + (uint64_t)frac * (r->classic_ns ? 1u : 1000u);
     r->pos += CLASSIC_RECORD + pkt->caplen;
@@ -45,7 +45,8 @@ int wc_pcapread_open_pcap(struct wc_pcapread *r)
     uint16_t major, minor;
 
     if (!cur_room(&c, WC_PCAPREAD_CLASSIC_HEADER))
-        return wc_pcapread_bad(r, 0, "pcap file header needs %d bytes, the file has %zu", WC_PCAPREAD_CLASSIC_HEADER, r->len);
+        return wc_pcapread_bad(r, 0, "pcap file header needs %d bytes, the file has %zu", WC_PCAPREAD_CLASSIC_HEADER,
+                               r->len);
     magic = cur_u32(&c);
     r->be = magic == 0xD4C3B2A1 || magic == 0x4D3CB2A1;
     r->classic_ns = magic == 0xA1B23C4D || magic == 0x4D3CB2A1;

@@ -59,7 +59,7 @@ static int opt_next(struct wc_pcapread *r, struct cursor *c, const char *block, 
         return 0;
     if (!cur_room(c, pad4(*vlen)))
         return wc_pcapread_bad(r, at, "%s option %u length %u runs past the end of the block (%zu bytes left)", block,
-                   *code, *vlen, c->n - c->pos);
+                               *code, *vlen, c->n - c->pos);
     *v = c->p + c->pos;
     c->pos += pad4(*vlen);
     return 1;
@@ -160,7 +160,7 @@ static int parse_idb(struct wc_pcapread *r, struct cursor *c)
             g->exp = v[0] & 0x7f;
             if (g->pow2 ? g->exp > 63 : g->exp > 19)
                 return wc_pcapread_bad(r, c->base, "if_tsresol %s^-%u is finer than 64 bits can hold",
-                           g->pow2 ? "2" : "10", g->exp);
+                                       g->pow2 ? "2" : "10", g->exp);
             break;
         case IF_TSOFFSET: {
             struct cursor o = {v, vlen, 0, 0, c->be};
@@ -208,7 +208,7 @@ static int packet_iface(struct wc_pcapread *r, uint32_t id, const char *block, s
 
     if (id >= n)
         return wc_pcapread_bad(r, at, "%s interface id %u, but the section has %zu interface%s before it", block, id, n,
-                   n == 1 ? "" : "s");
+                               n == 1 ? "" : "s");
     *out = (uint32_t)(r->sec_first + id);
     return 0;
 }
@@ -244,7 +244,8 @@ static int parse_epb(struct wc_pcapread *r, struct cursor *c, int obsolete, stru
     uint32_t id, hi, lo;
 
     if (!cur_room(c, 20))
-        return wc_pcapread_bad(r, c->base, "%s body of %zu bytes is shorter than its 20 fixed bytes", block, c->n - c->pos);
+        return wc_pcapread_bad(r, c->base, "%s body of %zu bytes is shorter than its 20 fixed bytes", block,
+                               c->n - c->pos);
     if (obsolete) {
         id = cur_u16(c);
         c->pos += 2;   /* drops count */
@@ -258,8 +259,8 @@ static int parse_epb(struct wc_pcapread *r, struct cursor *c, int obsolete, stru
     if (packet_iface(r, id, block, c->base, &pkt->iface) < 0)
         return -EINVAL;
     if (pkt->caplen > c->n - c->pos || !cur_room(c, pad4(pkt->caplen)))
-        return wc_pcapread_bad(r, c->base, "%s capture length %u runs past the end of the block (%zu bytes left)", block,
-                   pkt->caplen, c->n - c->pos);
+        return wc_pcapread_bad(r, c->base, "%s capture length %u runs past the end of the block (%zu bytes left)",
+                               block, pkt->caplen, c->n - c->pos);
     pkt->data = c->p + c->pos;
     c->pos += pad4(pkt->caplen);
     pkt->ts_ns = to_ns(&r->ifs[pkt->iface], (uint64_t)hi << 32 | lo);
@@ -309,9 +310,11 @@ static int block_frame(struct wc_pcapread *r, struct cursor *c, uint32_t *type, 
     if (total % 4)
         return wc_pcapread_bad(r, at, "block total length %u is not a multiple of 4", total);
     if (total > WC_PCAPREAD_MAX_BLOCK)
-        return wc_pcapread_bad(r, at, "block total length %u is bigger than the maximum %u", total, WC_PCAPREAD_MAX_BLOCK);
+        return wc_pcapread_bad(r, at, "block total length %u is bigger than the maximum %u", total,
+                               WC_PCAPREAD_MAX_BLOCK);
     if (total > left)
-        return wc_pcapread_bad(r, at, "block total length %u runs past the end of the file (%zu bytes left)", total, left);
+        return wc_pcapread_bad(r, at, "block total length %u runs past the end of the file (%zu bytes left)", total,
+                               left);
     c->pos = total - 4;
     trailer = cur_u32(c);
     if (trailer != total)

@@ -1,6 +1,6 @@
 /* tcp_server.c - streams each connection's bytes back upper-cased, with back-pressure. */
 #include "wirecheck/tcp_server.h"
-#include "wirecheck/cli.h"
+#include "wirecheck/log.h"
 #include "wirecheck/loop.h"
 #include "wirecheck/sock.h"
 #include "wirecheck/sys.h"
@@ -120,7 +120,7 @@ static void conn_close(struct conn *c, bool graceful)
     wk->nconns--;
     /* One line per episode: the flood is over once a tenth of those connections are gone. */
     if (wk->emfile_logged && wk->nconns < wk->emfile_at - wk->emfile_at / 10) {
-        wc_log("file descriptors available again (%u connections)", wk->nconns);
+        wc_logf(wk->cfg->log, "file descriptors available again (%u connections)", wk->nconns);
         wk->emfile_logged = false;
     }
     if (wk->paused && !wk->stopping)
@@ -221,7 +221,7 @@ static void accept_one_and_drop(struct worker *wk, int lfd)
      * connection and close it, so the listener does not spin and the client
      * gets a clean refusal instead of a hang. */
     if (!wk->emfile_logged) {
-        wc_log("out of file descriptors at %u connections: refusing new ones until some close",
+        wc_logf(wk->cfg->log, "out of file descriptors at %u connections: refusing new ones until some close",
                wk->nconns);
         wk->emfile_logged = true;
         wk->emfile_at = wk->nconns;
@@ -275,7 +275,7 @@ static void on_accept(struct wc_loop *loop, struct wc_watch *w, uint32_t ev)
         list_append(wk, c);
         c->last_ns = wc_now_ns();
         if (wk->cfg->verbose)
-            wc_log("connection from %s", wc_sock_name(fd, 1, as, sizeof as));
+            wc_logf(wk->cfg->log, "connection from %s", wc_sock_name(fd, 1, as, sizeof as));
     }
 }
 
@@ -315,7 +315,7 @@ static void expire_idle(struct worker *wk, unsigned long long now)
 
     while (wk->head && now - wk->head->last_ns >= idle_ns) {
         if (wk->cfg->verbose)
-            wc_log("closing a connection idle for %lld ms", wk->cfg->idle_ms);
+            wc_logf(wk->cfg->log, "closing a connection idle for %lld ms", wk->cfg->idle_ms);
         conn_close(wk->head, !wk->head->pend);
     }
 }
@@ -332,7 +332,7 @@ static void *worker_run(void *arg)
             if (wk->nconns == 0)
                 break;
             if (now >= wk->deadline_ns) {
-                wc_log("grace period over: closing %u unfinished connection(s)", wk->nconns);
+                wc_logf(wk->cfg->log, "grace period over: closing %u unfinished connection(s)", wk->nconns);
                 while (wk->head)
                     conn_close(wk->head, false);
                 break;
@@ -432,7 +432,7 @@ int wc_tcp_server_run(const struct wc_tcp_server_config *cfg, char *errbuf, size
     }
     if (cfg->user && wc_drop_privileges(cfg->user, errbuf, errlen) < 0)
         goto out_workers;
-    wc_log("listening on %s (%d worker%s)", names, nw, nw == 1 ? "" : "s");
+    wc_logf(cfg->log, "listening on %s (%d worker%s)", names, nw, nw == 1 ? "" : "s");
 
     if (nw == 1) {
         worker_run(&wks[0]);
@@ -445,7 +445,7 @@ int wc_tcp_server_run(const struct wc_tcp_server_config *cfg, char *errbuf, size
             if (pthread_create(&th[launched], NULL, worker_run, &wks[launched]) != 0)
                 break;
         if (launched < nw)
-            wc_log("could only start %d of %d workers", launched, nw);
+            wc_logf(cfg->log, "could only start %d of %d workers", launched, nw);
         while (launched > 0 && wc_poll(&pfd, 1, -1) == 0)
             ;
         (void)wc_write(stopfd, &one, sizeof one);

@@ -1,6 +1,6 @@
 /* udp_server.c - answers each datagram with its upper case, from the address it was sent to. */
 #include "wirecheck/udp_server.h"
-#include "wirecheck/cli.h"
+#include "wirecheck/log.h"
 #include "wirecheck/loop.h"
 #include "wirecheck/sock.h"
 #include "wirecheck/sys.h"
@@ -60,7 +60,7 @@ void wc_udp_server_defaults(struct wc_udp_server_config *cfg)
     cfg->port = WC_UDP_DEFAULT_PORT;
     cfg->family = AF_UNSPEC;
     cfg->batch = WC_UDP_DEFAULT_BATCH;
-    cfg->grace_ms = 2000;
+    cfg->grace_ms = WC_UDP_DEFAULT_GRACE_MS;
 }
 
 /* Appends one control message at offset off of out. Returns the new offset. */
@@ -111,8 +111,8 @@ static void rx_prepare(struct udp_server *s, unsigned n)
         struct slot *sl = &s->slots[i];
         struct msghdr *m = &s->rx[i].msg_hdr;
 
-        sl->iov.iov_base = s->bufs + (size_t)i * WC_UDP_MAX_PAYLOAD;
-        sl->iov.iov_len = WC_UDP_MAX_PAYLOAD;
+        sl->iov.iov_base = s->bufs + (size_t)i * WC_UDP_DATAGRAM_BUFFER;
+        sl->iov.iov_len = WC_UDP_DATAGRAM_BUFFER;
         memset(m, 0, sizeof *m);
         m->msg_name = &sl->peer;
         m->msg_namelen = sizeof sl->peer;
@@ -154,7 +154,7 @@ static int tx_split(struct udp_server *s, struct endpoint *ep, const struct msgh
     size_t left = gso->msg_iov[0].iov_len - ep->split_off, seg = reply_segment(gso);
 
     if (!s->gso_error_logged) {
-        wc_log("UDP GSO refused: replying datagram by datagram, GRO off");
+        wc_logf(s->cfg->log, "UDP GSO refused: replying datagram by datagram, GRO off");
         s->gso_error_logged = true;
     }
     (void)wc_setsockopt_int(ep->w.fd, SOL_UDP, UDP_GRO, 0);
@@ -200,7 +200,7 @@ static int tx_flush(struct udp_server *s, struct endpoint *ep)
             r = 1;
         } else if (r < 0) {
             if (!s->send_error_logged) {
-                wc_log("sendmsg: %s (counted; later failures are not logged)", strerror(-r));
+                wc_logf(s->cfg->log, "sendmsg: %s (counted; later failures are not logged)", strerror(-r));
                 s->send_error_logged = true;
             }
             s->tx_errors++;
@@ -313,7 +313,7 @@ static int setup(struct udp_server *s, const struct wc_udp_server_config *cfg, i
     s->cfg = cfg;
     s->batch = (unsigned)(cfg->batch > 0 ? cfg->batch : 1);
     s->loop = wc_loop_new();
-    s->bufs = malloc((size_t)s->batch * WC_UDP_MAX_PAYLOAD);
+    s->bufs = malloc((size_t)s->batch * WC_UDP_DATAGRAM_BUFFER);
     s->slots = calloc(s->batch, sizeof *s->slots);
     s->rx = calloc(s->batch, sizeof *s->rx);
     s->tx = calloc(s->batch, sizeof *s->tx);
@@ -397,7 +397,7 @@ int wc_udp_server_run(const struct wc_udp_server_config *cfg, char *errbuf, size
     }
     if (cfg->user && wc_drop_privileges(cfg->user, errbuf, errlen) < 0)
         goto out;
-    wc_log("listening on %s (batch %u)", names, s.batch);
+    wc_logf(cfg->log, "listening on %s (batch %u)", names, s.batch);
     while (!s.stopping) {
         int r = wc_loop_run_once(s.loop, -1);
         if (r < 0) {
@@ -407,7 +407,7 @@ int wc_udp_server_run(const struct wc_udp_server_config *cfg, char *errbuf, size
     }
     drain(&s);
     if (cfg->verbose || s.tx_errors || s.truncated)
-        wc_log("stopped: %llu datagrams in, %llu replies out, %llu send errors, %llu truncated",
+        wc_logf(cfg->log, "stopped: %llu datagrams in, %llu replies out, %llu send errors, %llu truncated",
                s.rx_count, s.tx_count, s.tx_errors, s.truncated);
     rc = 0;
 out:
