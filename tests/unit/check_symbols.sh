@@ -4,14 +4,16 @@
 set -eu
 nm=$1
 archive=$2
-# "archive:object.o:address type name"; the sanitizers add their own globals (__odr_asan.*, __asan_*).
+# "archive:object.o:address type name" (llvm-nm puts a space before the address); the sanitizers add their own
+# globals (__odr_asan.*, __asan_*).
 "$nm" -A -g --defined-only "$archive" | awk '
-    NF == 3 && $3 !~ /^__(odr_asan|asan_|ubsan_|sanitizer_|sancov_)/ {
+    NF >= 3 && $NF !~ /^__(odr_asan|asan_|ubsan_|sanitizer_|sancov_)/ {
+        name = $NF
         split($1, where, ":")
         n++
-        if ($3 !~ /^wc_/) { printf "%s: %s has no wc_ prefix\n", where[2], $3; bad = 1 }
-        if ($3 in seen) { printf "%s: %s is defined in %s too\n", where[2], $3, seen[$3]; bad = 1 }
-        seen[$3] = where[2]
+        if (name !~ /^wc_/) { printf "%s: %s has no wc_ prefix\n", where[2], name; bad = 1 }
+        if (name in seen) { printf "%s: %s is defined in %s too\n", where[2], name, seen[name]; bad = 1 }
+        seen[name] = where[2]
     }
     END {
         if (n == 0) { print "no symbol found: is this the library?"; exit 1 }
