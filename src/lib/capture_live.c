@@ -95,11 +95,11 @@ static int pcap_fail(struct wc_sniff *s, struct source *src, int r, const char *
     switch (r) {
     case PCAP_ERROR_PERM_DENIED:
         return wc_sniff_fail(s, -EPERM, "%s: %s: permission denied: capturing needs CAP_NET_RAW "
-                       "(run as root, or setcap cap_net_raw,cap_net_admin=eip on the binary)%s%s",
-                    src->pub.name, what, *e ? ": " : "", e);
+                             "(run as root, or setcap cap_net_raw,cap_net_admin=eip on the binary)%s%s",
+                             src->pub.name, what, *e ? ": " : "", e);
     case PCAP_ERROR_NO_SUCH_DEVICE:
         return wc_sniff_fail(s, -ENODEV, "%s: no such interface%s%s", src->pub.name, src->netns ? " in netns " : "",
-                    src->netns ? src->netns : "");
+                             src->netns ? src->netns : "");
     case PCAP_ERROR_IFACE_NOT_UP:
         return wc_sniff_fail(s, -ENETDOWN, "%s: interface is down", src->pub.name);
     default:
@@ -155,7 +155,7 @@ static int open_live(struct wc_sniff *s, struct source *src)
 
     if (n == 0 || n >= sizeof src->ifname)
         return wc_sniff_fail(s, -EINVAL, "interface '%s': the name must have 1 to %d characters", src->pub.name,
-                    IF_NAMESIZE - 1);
+                             IF_NAMESIZE - 1);
     memcpy(src->ifname, src->pub.name, n);
     src->ifname[n] = '\0';
     src->netns = at ? at + 1 : NULL;
@@ -183,8 +183,8 @@ static int unify_linktype(struct wc_sniff *s)
             continue;
         if (pcap_set_datalink(b->p, a->linktype) < 0)
             return wc_sniff_fail(s, -EINVAL, "%s has link type %s and %s has %s: one file holds one link type",
-                        b->pub.name, pcap_datalink_val_to_name(b->linktype), a->pub.name,
-                        pcap_datalink_val_to_name(a->linktype));
+                                 b->pub.name, pcap_datalink_val_to_name(b->linktype), a->pub.name,
+                                 pcap_datalink_val_to_name(a->linktype));
         b->linktype = a->linktype;
     }
     return 0;
@@ -343,8 +343,7 @@ static int live_open(struct wc_sniff *s)
         return r;
     for (size_t i = 0; i < cfg->ndescribe; i++)
         if (!has_source(s, cfg->describe[i].iface))
-            return wc_sniff_fail(s, -EINVAL, "--describe %s: not one of the -i interfaces",
-                                 cfg->describe[i].iface);
+            return wc_sniff_fail(s, -EINVAL, "--describe %s: not one of the -i interfaces", cfg->describe[i].iface);
     for (size_t i = 0; i < s->nsrc; i++) {
         struct source *src = &s->src[i];
 

@@ -112,8 +112,8 @@ static int open_iface(struct wc_sniff *s, struct offline *o, size_t i, size_t n)
         return wc_sniff_fail(s, -ENOMEM, "out of memory");
     if (cfg->filter) {
         if (pcap_compile(src->p, &src->prog, cfg->filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-            return wc_sniff_fail(s, -EINVAL, "filter '%s' on %s (link type %s): %s", cfg->filter,
-                                 src->pub.name, wc_sniff_linktype_name(src->linktype), pcap_geterr(src->p));
+            return wc_sniff_fail(s, -EINVAL, "filter '%s' on %s (link type %s): %s", cfg->filter, src->pub.name,
+                                 wc_sniff_linktype_name(src->linktype), pcap_geterr(src->p));
         src->has_prog = 1;
     }
     /* In the output: the file's own name and snaplen, its description or where it came from, and its own
@@ -159,8 +159,7 @@ static int offline_open(struct wc_sniff *s)
         return wc_sniff_fail(s, r, "%s: cannot read: %s", cfg->read_file, r == -ENOMEM ? strerror(ENOMEM) : ebuf);
     n = wc_pcapread_nifaces(o->rd);
     if (n == 0)
-        return wc_sniff_fail(s, -EINVAL, "%s: no interface description block: no packet can be read",
-                             cfg->read_file);
+        return wc_sniff_fail(s, -EINVAL, "%s: no interface description block: no packet can be read", cfg->read_file);
     if (!(s->src = calloc(n, sizeof *s->src)))
         return wc_sniff_fail(s, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)

@@ -113,8 +113,8 @@ static int ng_close(struct wc_sniff *s, uint64_t end_ns)
     }
     r = wc_pcapng_close(w);
     if (r < 0)
-        return wc_sniff_fail(s, r, "writing %s: %s (the incomplete capture is left in %s%s)", path, strerror(-r),
-                             path, WC_PCAPNG_PARTIAL_SUFFIX);
+        return wc_sniff_fail(s, r, "writing %s: %s (the incomplete capture is left in %s%s)", path, strerror(-r), path,
+                             WC_PCAPNG_PARTIAL_SUFFIX);
     return 0;
 }
 

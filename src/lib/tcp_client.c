@@ -217,7 +217,7 @@ int wc_tcp_client_run(const struct wc_tcp_client_config *cfg, struct wc_tcp_clie
     if (cfg->verbose) {
         char a[WC_ADDRSTR_SIZE], b[WC_ADDRSTR_SIZE];
         wc_logf(cfg->log, "connected %s -> %s", wc_sock_name(s->fd, 0, a, sizeof a),
-               wc_sock_name(s->fd, 1, b, sizeof b));
+                wc_sock_name(s->fd, 1, b, sizeof b));
     }
     rc = session_loop(s, errbuf, errlen);
     /* A tail the server left unterminated still ends the terminal's line. */

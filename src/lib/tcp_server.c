@@ -40,7 +40,7 @@ static void accept_one_and_drop(struct worker *wk, int lfd)
      * gets a clean refusal instead of a hang. */
     if (!wk->emfile_logged) {
         wc_logf(wk->cfg->log, "out of file descriptors at %u connections: refusing new ones until some close",
-               wk->nconns);
+                wk->nconns);
         wk->emfile_logged = true;
         wk->emfile_at = wk->nconns;
     }

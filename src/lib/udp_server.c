@@ -117,8 +117,8 @@ int wc_udp_server_run(const struct wc_udp_server_config *cfg, char *errbuf, size
     }
     wc_udp_drain(&s);
     if (cfg->verbose || s.tx_errors || s.truncated)
-        wc_logf(cfg->log, "stopped: %llu datagrams in, %llu replies out, %llu send errors, %llu truncated",
-               s.rx_count, s.tx_count, s.tx_errors, s.truncated);
+        wc_logf(cfg->log, "stopped: %llu datagrams in, %llu replies out, %llu send errors, %llu truncated", s.rx_count,
+                s.tx_count, s.tx_errors, s.truncated);
     rc = 0;
 out:
     for (int i = 0; i < s.nep; i++)
