@@ -3,6 +3,8 @@
 #define WIRECHECK_CAPTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #define WC_SNIFF_DEFAULT_SNAPLEN 262144
 #define WC_SNIFF_MAX_IFACES 32
@@ -37,21 +39,55 @@ struct wc_sniff_config {
     size_t ndescribe;
     const char *const *comments; /* section comments */
     size_t ncomments;
-    const char *ready_file;
-    int verbose;                 /* one line per packet on stdout */
-    const char *json_file;       /* summary as JSON, or NULL; "-" is stdout */
+    const char *ready_file;      /* created once every interface is capturing (live) */
+    FILE *print;                 /* one line per packet here (-v: stdout), or NULL */
     const char *user;            /* drop privileges to USER after activation */
     size_t max_flows;
+    /* Called with a warning that does not stop the capture ("IFACE: reason"), or NULL to ignore them. */
+    void (*warn)(void *arg, const char *msg);
+    void *warn_arg;
 };
+
+/* One interface as the summary sees it. */
+struct wc_sniff_iface {
+    const char *name;            /* as given to -i; offline: the file's if_name (or the file's name) */
+    const char *description;     /* --describe, or the file's if_description; NULL: none */
+    uint64_t packets;            /* written */
+    int has_stats;               /* live, with the kernel's counters below */
+    unsigned recv, drop, ifdrop;
+};
+
+/* The engine's handle (opaque). */
+struct wc_sniff;
 
 /* Sets the defaults: snaplen 262144, pcapng, no limits. */
 void wc_sniff_defaults(struct wc_sniff_config *cfg);
 
-/* Captures (or reads cfg->read_file) until SIGINT, SIGTERM, SIGHUP, the count,
- * the duration or the end of the input; writes the file, the summary on stderr
- * and the JSON. Returns 0, or -1 with the reason in errbuf (naming the
- * interface, the file or the missing CAP_NET_RAW). The output file gets its
- * name only when it is complete (see wc_pcapng_open). */
-int wc_sniff_run(const struct wc_sniff_config *cfg, char *errbuf, size_t errlen);
+/* A handle for cfg, which must outlive it. NULL: out of memory. */
+struct wc_sniff *wc_sniff_new(const struct wc_sniff_config *cfg);
+/* Opens every interface (inside its netns) or the input file, drops privileges (cfg->user), then creates
+ * the output as FILE.partial. Returns 0 or -errno with the message in wc_sniff_geterr (naming the interface,
+ * the file or the missing CAP_NET_RAW). */
+int wc_sniff_activate(struct wc_sniff *s);
+/* Creates cfg->ready_file (live), then captures (or reads) until SIGINT, SIGTERM, SIGHUP, the count, the
+ * duration or the end of the input. Returns 0 or -errno with the message in wc_sniff_geterr. */
+int wc_sniff_loop(struct wc_sniff *s);
+/* Takes the kernel's counters, completes the output (it gets its name only now, see wc_pcapng_open) and
+ * flushes cfg->print. Returns 0 or -errno with the message in wc_sniff_geterr. */
+int wc_sniff_finish(struct wc_sniff *s);
+/* Frees s. An output not finished stays as FILE.partial once the loop has started (evidence, never a valid
+ * capture); before that it is removed. */
+void wc_sniff_close(struct wc_sniff *s);
+/* The message of the last failure; the handle owns it. */
+const char *wc_sniff_geterr(const struct wc_sniff *s);
+
+/* The read-only view the summary takes. */
+size_t wc_sniff_nifaces(const struct wc_sniff *s);
+const struct wc_sniff_iface *wc_sniff_iface(const struct wc_sniff *s, size_t i);
+const struct wc_flows *wc_sniff_flows(const struct wc_sniff *s);
+uint64_t wc_sniff_packets(const struct wc_sniff *s);
+uint64_t wc_sniff_malformed(const struct wc_sniff *s);
+/* Live: the loop ended because no interface was left to capture on. */
+int wc_sniff_no_source_left(const struct wc_sniff *s);
 
 #endif

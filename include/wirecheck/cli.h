@@ -4,11 +4,14 @@
 
 #include <stdbool.h>
 
-/* Exit codes shared by every program. */
+/* Exit codes shared by every program; the clients add theirs (a message went unanswered, or a reply was not
+ * the upper case of its request). Only main returns them: the library returns 0 or -errno. */
 enum {
     WC_EXIT_OK = 0,
     WC_EXIT_RUNTIME = 1,
     WC_EXIT_USAGE = 2,
+    WC_EXIT_LOST = 3,
+    WC_EXIT_WRONG_REPLY = 4,
 };
 
 /* Parses a whole decimal integer in [min, max] (strtonum(3) semantics).
@@ -33,6 +36,8 @@ const char *wc_progname(void);
 
 /* "prog: message\n" on stderr; wc_usage_error adds "Try 'prog --help'.". */
 void wc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: msg\n" on stderr in one write: the wc_log_fn (log.h) the programs give the library. */
+void wc_log_line(const char *msg);
 void wc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 

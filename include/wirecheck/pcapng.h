@@ -72,12 +72,6 @@ struct wc_pcapng_epb {
 /* Appends e. Returns 0 or -errno (-EINVAL for an unknown ifid; a failed flush: the error sticks). */
 int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e);
 
-/* Appends an Enhanced Packet Block. caplen bytes of data are stored, origlen is
- * the length on the wire, dir is a WC_DIR_ value, comment may be NULL.
- * Returns 0 or -errno (a failed flush: the error sticks and every later call returns it). */
-int wc_pcapng_write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data,
-                           uint32_t caplen, uint32_t origlen, unsigned dir, const char *comment);
-
 /* Appends an Interface Statistics Block with isb_starttime, isb_endtime,
  * isb_ifrecv and isb_ifdrop (start/end 0: left out). Returns 0 or -errno. */
 int wc_pcapng_write_stats(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, uint64_t start_ns,

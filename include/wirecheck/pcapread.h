@@ -14,11 +14,6 @@
 /* Section comments kept over the whole file. */
 #define WC_PCAPREAD_MAX_SECTION_COMMENTS 1024
 
-enum wc_pcapread_format {
-    WC_PCAPREAD_PCAP = 1,     /* classic: one interface */
-    WC_PCAPREAD_PCAPNG = 2,
-};
-
 /* One interface as the file describes it. Strings are NUL-terminated copies the reader owns (NULL: absent). */
 struct wc_pcapread_iface {
     uint32_t section;         /* 0 for the first section */
@@ -56,12 +51,11 @@ struct wc_pcapread;
  * collected, so that they are all known before the first packet. data must outlive the reader and is never
  * written. Returns 0 and *out, -EINVAL for a malformed or unsupported file, -ENOMEM; on error errbuf names
  * the broken invariant and its offset ("block total length in header 40 and trailer 44 don't match at
- * offset 28"). */
+ * offset 28"). errbuf is written only during the call, never kept. */
 int wc_pcapread_open(struct wc_pcapread **out, const uint8_t *data, size_t len, char *errbuf,
                      size_t errlen);
 void wc_pcapread_close(struct wc_pcapread *r);
 
-enum wc_pcapread_format wc_pcapread_format(const struct wc_pcapread *r);
 size_t wc_pcapread_nifaces(const struct wc_pcapread *r);
 const struct wc_pcapread_iface *wc_pcapread_iface(const struct wc_pcapread *r, size_t i);
 /* The opt_comment strings of every section, in file order (NUL-terminated, owned by the reader). */
@@ -69,11 +63,13 @@ size_t wc_pcapread_nsection_comments(const struct wc_pcapread *r);
 const char *wc_pcapread_section_comment(const struct wc_pcapread *r, size_t i);
 
 /* The next packet into *pkt (blocks that are no packets are skipped). Returns 1 with a packet, 0 at the end,
- * or -EINVAL with the reason in the errbuf given to wc_pcapread_open (open has checked the file already, so
- * only a caller who ignored its error sees one). */
+ * or -EINVAL with the reason in wc_pcapread_geterr (open has checked the file already, so only a caller who
+ * ignored its error sees one). */
 int wc_pcapread_next(struct wc_pcapread *r, struct wc_pcapread_packet *pkt);
 
 /* Starts again from the first packet. */
 void wc_pcapread_rewind(struct wc_pcapread *r);
+/* The message of the reader's last error; the reader owns it. */
+const char *wc_pcapread_geterr(const struct wc_pcapread *r);
 
 #endif

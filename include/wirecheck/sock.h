@@ -8,6 +8,10 @@
 #define WC_ERRBUF_SIZE 256
 #define WC_ADDRSTR_SIZE 64           /* "[ffff:...:ffff%ifname]:65535" fits */
 #define WC_MAX_LISTENERS 8
+/* The largest UDP payload over IPv4: 65,535 less the IPv4 (20) and UDP (8) headers. */
+#define WC_UDP_MAX_PAYLOAD_V4 65507
+/* A buffer that holds any one UDP datagram's payload, IPv4 or IPv6 (the UDP length field is 16 bits). */
+#define WC_UDP_DATAGRAM_BUFFER 65535
 
 struct wc_listen_opts {
     const char *host;       /* NULL or "" or "*": every local address, IPv4 and IPv6 */
@@ -31,14 +35,10 @@ int wc_listen(const struct wc_listen_opts *o, int *fds, int max, char *errbuf, s
 int wc_connect(const char *host, const char *port, int socktype, int family,
                int timeout_ms, char *errbuf, size_t errlen);
 
-/* Formats an address as "1.2.3.4:80" or "[::1]:80" into buf (WC_ADDRSTR_SIZE). */
-const char *wc_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
-/* The local or peer address of fd, formatted as above ("?" on failure). */
+/* The local or peer address of fd, as "1.2.3.4:80" or "[::1]:80" into buf (WC_ADDRSTR_SIZE; "?" on failure). */
 const char *wc_sock_name(int fd, int peer, char *buf, size_t len);
 
-/* Sets O_NONBLOCK. Returns 0 or -errno. */
-int wc_set_nonblock(int fd);
 
 /* Sets an int socket option. Returns 0 or -errno. */
 int wc_setsockopt_int(int fd, int level, int name, int value);

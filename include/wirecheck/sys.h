@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <poll.h>
 
 /* Every wrapper retries EINTR and returns what the call returns on success,
@@ -13,7 +12,6 @@
  * Short reads and writes are returned as they are; the caller owns the rest. */
 ssize_t wc_read(int fd, void *buf, size_t n);
 ssize_t wc_write(int fd, const void *buf, size_t n);
-ssize_t wc_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t wc_recv(int fd, void *buf, size_t n, int flags);
 ssize_t wc_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t wc_sendmsg(int fd, const struct msghdr *msg, int flags);

@@ -2,13 +2,12 @@
 #ifndef WIRECHECK_TCP_CLIENT_H
 #define WIRECHECK_TCP_CLIENT_H
 
+#include "wirecheck/log.h"
+
 #include <stddef.h>
 
 #define WC_TCP_CLIENT_DEFAULT_WINDOW (256 * 1024)
 #define WC_TCP_CLIENT_DEFAULT_TIMEOUT_MS 10000
-
-/* Exit codes beyond cli.h's. */
-enum { WC_EXIT_MISMATCH = 4 };
 
 struct wc_tcp_client_config {
     const char *host, *port;
@@ -19,7 +18,8 @@ struct wc_tcp_client_config {
     int raw;                    /* print replies as they are, no "FROM SERVER: " */
     int check;                  /* compare each reply byte with upper(request byte) */
     int nodelay;
-    int verbose;
+    int verbose;                /* log the connection's addresses */
+    wc_log_fn *log;             /* messages for people; NULL: none */
 };
 
 struct wc_tcp_client_result {
@@ -33,9 +33,9 @@ void wc_tcp_client_defaults(struct wc_tcp_client_config *cfg);
 
 /* Runs one session: sends in_fd to the server while reading replies, with at
  * most cfg->window bytes unanswered, and half-closes after the input's end.
- * Returns WC_EXIT_OK once every byte has its reply, WC_EXIT_MISMATCH when a
- * reply byte differs (the offset is in *res), or WC_EXIT_RUNTIME with the
- * reason in errbuf (connect failure, timeout, early close). */
+ * Returns 0 once every byte has its reply (res->mismatched says whether one
+ * differed, and where), or -1 with the reason in errbuf (connect failure,
+ * timeout, early close). */
 int wc_tcp_client_run(const struct wc_tcp_client_config *cfg, struct wc_tcp_client_result *res,
                       char *errbuf, size_t errlen);
 

@@ -2,6 +2,8 @@
 #ifndef WIRECHECK_TCP_SERVER_H
 #define WIRECHECK_TCP_SERVER_H
 
+#include "wirecheck/log.h"
+
 #include <stddef.h>
 
 #define WC_TCP_DEFAULT_PORT "6789"
@@ -20,7 +22,8 @@ struct wc_tcp_server_config {
     long long grace_ms;         /* after SIGINT/SIGTERM, time to finish replies */
     int nodelay;                /* TCP_NODELAY on accepted sockets */
     const char *user;           /* drop privileges to this user after binding */
-    int verbose;
+    int verbose;                /* log connections */
+    wc_log_fn *log;             /* messages for people; NULL: none */
 };
 
 /* Fills *cfg with the documented defaults. */
@@ -28,7 +31,7 @@ void wc_tcp_server_defaults(struct wc_tcp_server_config *cfg);
 
 /* Serves until SIGINT, SIGTERM or SIGHUP, then stops accepting, finishes the
  * replies already requested (up to grace_ms) and returns 0. Returns -1 with
- * the reason in errbuf when it cannot start. Logs to stderr. */
+ * the reason in errbuf when it cannot start. Logs through cfg->log. */
 int wc_tcp_server_run(const struct wc_tcp_server_config *cfg, char *errbuf, size_t errlen);
 
 #endif

@@ -2,15 +2,12 @@
 #ifndef WIRECHECK_UDP_CLIENT_H
 #define WIRECHECK_UDP_CLIENT_H
 
+#include "wirecheck/log.h"
+
 #include <stdio.h>
 
 #define WC_UDP_CLIENT_DEFAULT_TIMEOUT_MS 1000
 #define WC_UDP_CLIENT_MAX_WINDOW 4096
-#define WC_UDP_MAX_DATAGRAM 65507       /* the largest UDP payload over IPv4 */
-
-/* Exit codes beyond cli.h's: a message went unanswered, or a reply was not
- * the upper case of its request. */
-enum { WC_EXIT_LOST = 3, WC_EXIT_WRONG_REPLY = 4 };
 
 struct wc_udp_client_config {
     const char *host, *port;
@@ -27,13 +24,19 @@ struct wc_udp_client_config {
     long long linger_ms;        /* keep listening this long after the last reply, for duplicates */
     int raw, quiet, verbose;
     const char *json_path;      /* write the summary as JSON here */
+    wc_log_fn *log;             /* the summary and messages for people; NULL: none */
+};
+
+struct wc_udp_client_result {
+    unsigned long long sent, answered, mismatched;
 };
 
 void wc_udp_client_defaults(struct wc_udp_client_config *cfg);
 
 /* Sends every message and waits for the replies; prints replies to out_fd
- * and the summary to stderr. Returns WC_EXIT_OK, WC_EXIT_LOST,
- * WC_EXIT_WRONG_REPLY, or WC_EXIT_RUNTIME with the reason in errbuf. */
-int wc_udp_client_run(const struct wc_udp_client_config *cfg, char *errbuf, size_t errlen);
+ * and passes the summary to cfg->log. Returns 0 with the counts in *res
+ * (some unanswered or wrong), or -1 with the reason in errbuf. */
+int wc_udp_client_run(const struct wc_udp_client_config *cfg, struct wc_udp_client_result *res, char *errbuf,
+                      size_t errlen);
 
 #endif

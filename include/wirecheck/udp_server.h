@@ -2,12 +2,15 @@
 #ifndef WIRECHECK_UDP_SERVER_H
 #define WIRECHECK_UDP_SERVER_H
 
+#include "wirecheck/log.h"
+
 #include <stddef.h>
 
 #define WC_UDP_DEFAULT_PORT "9876"
-#define WC_UDP_MAX_PAYLOAD 65535        /* receive buffer per datagram: any IPv4 or IPv6 payload */
 #define WC_UDP_DEFAULT_BATCH 64
 #define WC_UDP_MAX_BATCH 1024
+/* After SIGINT/SIGTERM, time to answer what is already queued. */
+#define WC_UDP_DEFAULT_GRACE_MS 2000
 
 struct wc_udp_server_config {
     const char *host;           /* NULL: all addresses, IPv4 and IPv6 */
@@ -17,7 +20,8 @@ struct wc_udp_server_config {
     long long grace_ms;
     int rcvbuf;                 /* SO_RCVBUF bytes; 0: the kernel's default */
     const char *user;
-    int verbose;
+    int verbose;                /* log the counters on exit */
+    wc_log_fn *log;             /* messages for people; NULL: none */
 };
 
 void wc_udp_server_defaults(struct wc_udp_server_config *cfg);

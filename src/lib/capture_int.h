@@ -1,35 +1,41 @@
-/* capture_int.h - the sniffer engine's private state, shared by capture.c and capture_report.c. */
+/* capture_int.h - the sniffer engine's private structs and its two backend interfaces (after libpcap's pcap-int.h):
+ * a source (live handles in namespaces, or a file) brings packets in; an output (pcapng or pcap) takes them out. */
 #ifndef WIRECHECK_CAPTURE_INT_H
 #define WIRECHECK_CAPTURE_INT_H
 
 #include "wirecheck/capture.h"
 #include "wirecheck/flow.h"
-#include "wirecheck/pcapng.h"
 #include "wirecheck/pcapread.h"
 
 #include <net/if.h>
 #include <pcap/pcap.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#define WC_SNIFF_ERRBUF_SIZE 1024
+
+struct wc_sniff;
+
+/* One interface: a live pcap handle, or one interface block of the input file. */
 struct source {
+    struct wc_sniff_iface pub;    /* name (as given: "IFACE[@NETNS]"; offline: the file's if_name), counts */
     pcap_t *p;                    /* offline: a dead handle for the filter and classic pcap output */
-    const char *spec;             /* as given: "IFACE" or "IFACE@NETNS"; offline: the file's if_name */
     char ifname[IF_NAMESIZE];
     const char *netns;            /* NULL: ours */
-    const char *description;
     int linktype;
-    int fd;                       /* selectable fd, -1 when gone */
+    int fd;                       /* live: selectable fd, -1 when gone */
     uint8_t mac[6];
     int has_mac;                  /* direction comes from comparing source MACs */
-    uint32_t ifid;
-    uint64_t start_ns, written;
-    struct pcap_stat st;
-    int have_stats;
+    uint32_t ifid;                /* the output's interface id */
+    uint64_t start_ns;
     struct bpf_program prog;      /* offline -f, compiled for this interface's link type */
     int has_prog;
-    char *owned_spec, *owned_desc;  /* offline: a name and a description made up here */
-    struct sniff *s;              /* back pointer for pcap's callback */
+    /* What the output's interface block says about it. */
+    const char *out_name, *out_desc, *out_filter;
+    uint32_t out_snaplen;
+    char *owned_name, *owned_desc, *owned_filter;   /* made up here, freed with the handle */
+    struct wc_sniff *s;           /* back pointer for pcap's callback */
 };
 
 /* One packet, whichever way it came in. */
@@ -40,27 +46,99 @@ struct rec {
     const struct wc_pcapread_packet *in;   /* offline: its flags and comments */
 };
 
-struct sniff {
-    const struct wc_sniff_config *cfg;
-    struct source *src;           /* live: one per -i; offline: one per interface in the file */
-    size_t nsrc;
-    struct wc_pcapread *rd;       /* offline input */
-    uint8_t *in_buf;              /* what rd reads: mapped, or read into memory */
-    size_t in_len;
-    int in_mapped;
-    struct wc_pcapng *ng;
-    pcap_dumper_t *dump;
-    char *dump_tmp;               /* classic pcap is written here, then renamed */
-    struct wc_flows *flows;
-    FILE *out;                    /* -v lines */
-    uint64_t packets, malformed;
-    int stop;                     /* -c reached */
-    int werr;                     /* first output error, -errno */
-    char *errbuf;
-    size_t errlen;
+/* A source backend (read_op and cleanup_op in libpcap). Each returns 0 or -errno with the handle's message set. */
+struct wc_sniff_source_ops {
+    /* Fills s->src (one per interface) and sets each source's output fields. */
+    int (*open)(struct wc_sniff *s);
+    /* Feeds every packet to wc_sniff_packet until a signal, the count, the duration or the end. */
+    int (*loop)(struct wc_sniff *s, int sfd);
+    /* Takes the kernel's counters into each source's pub (live only). */
+    void (*stats)(struct wc_sniff *s);
+    void (*cleanup)(struct wc_sniff *s);
 };
 
-/* Records the first error in the caller's errbuf (printf-style) and returns -1. */
-int wc_sniff_fail(struct sniff *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An output backend. Each returns 0 or -errno; open and close set the handle's message. */
+struct wc_sniff_output_ops {
+    int (*open)(struct wc_sniff *s);
+    int (*write)(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                 const char *label);
+    int (*flush)(struct wc_sniff *s);
+    /* Writes what is left (pcapng: the interface statistics) and gives the file its name. */
+    int (*close)(struct wc_sniff *s, uint64_t end_ns);
+    /* A run cut short: keep_partial leaves the .partial file as evidence, otherwise it goes. */
+    void (*abort)(struct wc_sniff *s, int keep_partial);
+    /* The name being written, for messages. */
+    const char *(*tmpname)(const struct wc_sniff *s);
+};
+
+extern const struct wc_sniff_source_ops wc_sniff_source_live, wc_sniff_source_offline;
+extern const struct wc_sniff_output_ops wc_sniff_output_pcapng, wc_sniff_output_pcap;
+
+struct wc_sniff {
+    const struct wc_sniff_config *cfg;
+    const struct wc_sniff_source_ops *in;
+    void *in_priv;                /* the source backend's own state */
+    const struct wc_sniff_output_ops *out;   /* NULL: no -w */
+    void *out_priv;
+    struct source *src;           /* live: one per -i; offline: one per interface in the file */
+    size_t nsrc;
+    const char *const *in_comments;          /* the input's section comments (offline) */
+    size_t nin_comments;
+    struct wc_flows *flows;
+    int sfd;                      /* signalfd */
+    uint64_t packets, malformed;
+    int stop;                     /* -c reached */
+    int no_source_left;           /* live: every interface went away */
+    int looped;                   /* the output holds packets: keep it as .partial when cut short */
+    int werr;                     /* first output error, -errno */
+    char errbuf[WC_SNIFF_ERRBUF_SIZE];
+};
+
+/* Sets the handle's message (printf-style) and returns err, a -errno. */
+static inline int wc_sniff_fail(struct wc_sniff *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int wc_sniff_fail(struct wc_sniff *s, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->errbuf, sizeof s->errbuf, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* Passes a warning to the caller's cfg->warn, if any (printf-style). */
+static inline void wc_sniff_warn(struct wc_sniff *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void wc_sniff_warn(struct wc_sniff *s, const char *fmt, ...)
+{
+    char msg[WC_SNIFF_ERRBUF_SIZE];
+    va_list ap;
+
+    if (!s->cfg->warn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->cfg->warn(s->cfg->warn_arg, msg);
+}
+
+/* The link type's name for messages ("EN10MB"), or "unknown". */
+static inline const char *wc_sniff_linktype_name(int linktype)
+{
+    const char *n = pcap_datalink_val_to_name(linktype);
+
+    return n ? n : "unknown";
+}
+
+/* Labels, prints and writes one packet (capture_packet.c); an output error is kept in s->werr. */
+void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *rec);
+/* Writes the output's buffer out; returns s->werr. */
+int wc_sniff_flush(struct wc_sniff *s);
+/* The message for s->werr: "writing FILE: reason". Returns s->werr. */
+int wc_sniff_write_failed(struct wc_sniff *s);
+
+/* One line per packet, like tcpdump -n, with its label (capture_print.c). */
+void wc_sniff_print(FILE *o, const char *ifname, const struct rec *rec, const struct wc_packet *pkt, int ok,
+                    unsigned dir, const char *label);
 
 #endif

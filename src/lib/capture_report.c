@@ -1,5 +1,11 @@
-/* capture_report.c - the sniffer's summary: one line per interface and flow on stderr, the same as JSON. */
-#include "capture_report.h"
+/* capture_report.c - the sniffer's summary from a read-only view: one line per interface and flow, or JSON. */
+#include "wirecheck/capture_report.h"
+
+#include "wirecheck/capture.h"
+#include "wirecheck/decode.h"
+#include "wirecheck/flow.h"
+
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,47 +26,50 @@ static void json_str(FILE *f, const char *str)
     fputc('"', f);
 }
 
-static const char *src_name(const struct sniff *s, uint32_t ifid)
+static const char *src_name(const struct wc_sniff *s, uint32_t ifid)
 {
-    return ifid < s->nsrc ? s->src[ifid].spec : "?";
+    const struct wc_sniff_iface *i = wc_sniff_iface(s, ifid);
+
+    return i ? i->name : "?";
 }
 
-void wc_sniff_report_stderr(const struct sniff *s, int live)
+void wc_sniff_report_text(const struct wc_sniff *s, FILE *out)
 {
-    size_t nf = wc_flows_count(s->flows);
+    const struct wc_flows *flows = wc_sniff_flows(s);
+    size_t nf = wc_flows_count(flows);
 
-    for (size_t i = 0; i < s->nsrc; i++) {
-        const struct source *src = &s->src[i];
+    for (size_t i = 0; i < wc_sniff_nifaces(s); i++) {
+        const struct wc_sniff_iface *src = wc_sniff_iface(s, i);
 
-        if (live && src->have_stats)
-            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped\n", src->spec,
-                    src->written, src->st.ps_recv, src->st.ps_drop);
+        if (src->has_stats)
+            fprintf(out, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped\n", src->name,
+                    src->packets, src->recv, src->drop);
         else
-            fprintf(stderr, "sniffer: %s: %" PRIu64 " packets\n", src->spec, src->written);
+            fprintf(out, "sniffer: %s: %" PRIu64 " packets\n", src->name, src->packets);
     }
-    fprintf(stderr, "sniffer: %zu flows, %" PRIu64 " malformed packets, %" PRIu64 " untracked\n", nf,
-            s->malformed, wc_flows_untracked(s->flows));
+    fprintf(out, "sniffer: %zu flows, %" PRIu64 " malformed packets, %" PRIu64 " untracked\n", nf,
+            wc_sniff_malformed(s), wc_flows_untracked(flows));
     for (size_t i = 0; i < nf; i++) {
-        const struct wc_flow_summary *f = wc_flows_get(s->flows, i);
+        const struct wc_flow_summary *f = wc_flows_get(flows, i);
         const struct wc_flow_side *a = &f->side[0], *b = &f->side[1];
         char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
 
         wc_addr_str(f->ip_version, f->addr[0], x, sizeof x);
         wc_addr_str(f->ip_version, f->addr[1], y, sizeof y);
-        fprintf(stderr, "sniffer:   %s %s:%u > %s:%u at %s: ", f->proto == 6 ? "tcp" : "udp", x,
+        fprintf(out, "sniffer:   %s %s:%u > %s:%u at %s: ", f->proto == 6 ? "tcp" : "udp", x,
                 f->port[0], y, f->port[1], src_name(s, f->iface));
         if (f->proto == 6) {
             if (f->handshake)
-                fprintf(stderr, "handshake rtt %.3f ms, ", f->rtt_ns / 1e6);
+                fprintf(out, "handshake rtt %.3f ms, ", f->rtt_ns / 1e6);
             else
-                fprintf(stderr, "no handshake seen, ");
-            fprintf(stderr,
+                fprintf(out, "no handshake seen, ");
+            fprintf(out,
                     "segments %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64
                     ", retransmissions %" PRIu64 ", out-of-order %" PRIu64 ", %s\n",
                     a->packets, b->packets, a->bytes, b->bytes, a->retrans + b->retrans,
                     a->ooo + b->ooo, wc_flow_close_name(f->close));
         } else {
-            fprintf(stderr,
+            fprintf(out,
                     "datagrams %" PRIu64 "/%" PRIu64 ", bytes %" PRIu64 "/%" PRIu64 ", lost %" PRIu64
                     "/%" PRIu64 ", duplicates %" PRIu64 "/%" PRIu64 ", reordered %" PRIu64 "/%" PRIu64
                     "\n",
@@ -75,7 +84,7 @@ static void json_pair(FILE *f, const char *name, uint64_t a, uint64_t b)
     fprintf(f, ", \"%s\": [%" PRIu64 ", %" PRIu64 "]", name, a, b);
 }
 
-static void json_flow(FILE *f, const struct sniff *s, const struct wc_flow_summary *fl)
+static void json_flow(FILE *f, const struct wc_sniff *s, const struct wc_flow_summary *fl)
 {
     const struct wc_flow_side *a = &fl->side[0], *b = &fl->side[1];
     char x[INET6_ADDRSTRLEN + 1], y[INET6_ADDRSTRLEN + 1];
@@ -109,44 +118,33 @@ static void json_flow(FILE *f, const struct sniff *s, const struct wc_flow_summa
     fprintf(f, "}");
 }
 
-int wc_sniff_report_json(struct sniff *s, int live)
+int wc_sniff_report_json(const struct wc_sniff *s, FILE *f)
 {
-    const char *path = s->cfg->json_file;
-    int to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "we");
-    size_t nf = wc_flows_count(s->flows);
-    int bad;
+    const struct wc_flows *flows = wc_sniff_flows(s);
+    size_t nf = wc_flows_count(flows), ni = wc_sniff_nifaces(s);
 
-    if (!f)
-        return wc_sniff_fail(s, "%s: %s", path, strerror(errno));
     fprintf(f, "{\n  \"packets\": %" PRIu64 ", \"malformed\": %" PRIu64 ", \"untracked\": %" PRIu64
-               ",\n  \"interfaces\": [\n", s->packets, s->malformed, wc_flows_untracked(s->flows));
-    for (size_t i = 0; i < s->nsrc; i++) {
-        const struct source *src = &s->src[i];
+               ",\n  \"interfaces\": [\n", wc_sniff_packets(s), wc_sniff_malformed(s), wc_flows_untracked(flows));
+    for (size_t i = 0; i < ni; i++) {
+        const struct wc_sniff_iface *src = wc_sniff_iface(s, i);
 
         fprintf(f, "    {\"name\": ");
-        json_str(f, src->spec);
+        json_str(f, src->name);
         fprintf(f, ", \"description\": ");
         if (src->description)
             json_str(f, src->description);
         else
             fprintf(f, "null");
-        fprintf(f, ", \"packets\": %" PRIu64, src->written);
-        if (live && src->have_stats)
-            fprintf(f, ", \"recv\": %u, \"drop\": %u, \"ifdrop\": %u", src->st.ps_recv,
-                    src->st.ps_drop, src->st.ps_ifdrop);
-        fprintf(f, "}%s\n", i + 1 < s->nsrc ? "," : "");
+        fprintf(f, ", \"packets\": %" PRIu64, src->packets);
+        if (src->has_stats)
+            fprintf(f, ", \"recv\": %u, \"drop\": %u, \"ifdrop\": %u", src->recv, src->drop, src->ifdrop);
+        fprintf(f, "}%s\n", i + 1 < ni ? "," : "");
     }
     fprintf(f, "  ],\n  \"flows\": [\n");
     for (size_t i = 0; i < nf; i++) {
-        json_flow(f, s, wc_flows_get(s->flows, i));
+        json_flow(f, s, wc_flows_get(flows, i));
         fprintf(f, "%s\n", i + 1 < nf ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    bad = fflush(f) != 0 || ferror(f);
-    if (!to_stdout && fclose(f) != 0)
-        bad = 1;
-    if (bad)
-        return wc_sniff_fail(s, "writing %s: %s", path, strerror(errno));
-    return 0;
+    return fflush(f) != 0 || ferror(f) ? -EIO : 0;
 }

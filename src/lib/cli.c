@@ -34,6 +34,11 @@ void wc_log(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void wc_log_line(const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", progname, msg);
+}
+
 void wc_usage_error(const char *fmt, ...)
 {
     va_list ap;

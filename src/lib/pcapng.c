@@ -1,15 +1,13 @@
-/* pcapng.c - pcapng writer: little-endian blocks assembled in one buffer, written with wc_write_all. */
+/* pcapng.c - the pcapng writer's blocks (SHB, IDB, EPB, ISB): little-endian, assembled in one buffer, written
+ * with wc_write_all; the file they go to is pcapng_file.c. */
 #include "wirecheck/pcapng.h"
+#include "pcapng_int.h"
 
 #include "wirecheck/sys.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 enum {
     BT_SHB = 0x0A0D0D0A,
@@ -31,19 +29,6 @@ enum {
     ISB_IFDROP = 5,
     /* An option's length is 16 bits; longer strings are cut to fit. */
     OPT_MAX = 65532,
-    /* The buffer's first size; a power of two, as WC_PCAPNG_BUFFER_SIZE is. */
-    BUFFER_INITIAL = 64 << 10,
-};
-
-struct wc_pcapng {
-    int fd;
-    int own_fd;             /* opened by us: close it, and rename on success */
-    int err;                /* first write error (negative errno), sticky */
-    uint32_t nifaces;
-    uint8_t *buf;
-    size_t len, cap;
-    char *path;             /* final name, or NULL */
-    char *tmp;              /* name written to, or NULL */
 };
 
 /* A block is assembled in place at buf + len; these helpers never check room:
@@ -226,7 +211,7 @@ static int write_shb(struct wc_pcapng *w, const struct wc_pcapng_section *s)
     return 0;
 }
 
-static int writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_section *s)
+int wc_pcapng_writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_section *s)
 {
     struct wc_pcapng *w = calloc(1, sizeof *w);
     static const struct wc_pcapng_section none;
@@ -236,7 +221,7 @@ static int writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_sec
         return -ENOMEM;
     w->fd = fd;
     /* It grows to WC_PCAPNG_BUFFER_SIZE only when a second's worth of blocks needs it. */
-    w->cap = BUFFER_INITIAL;
+    w->cap = WC_PCAPNG_BUFFER_INITIAL;
     if (!(w->buf = malloc(w->cap))) {
         free(w);
         return -ENOMEM;
@@ -248,63 +233,6 @@ static int writer_new(struct wc_pcapng **out, int fd, const struct wc_pcapng_sec
     }
     *out = w;
     return 0;
-}
-
-int wc_pcapng_fdopen(struct wc_pcapng **out, int fd, const struct wc_pcapng_section *s)
-{
-    return writer_new(out, fd, s);
-}
-
-int wc_pcapng_open(struct wc_pcapng **out, const char *path, const struct wc_pcapng_section *s)
-{
-    struct wc_pcapng *w;
-    char *tmp = NULL, *final = NULL;
-    struct stat st;
-    int fd, r;
-
-    if (strcmp(path, "-") == 0)
-        return writer_new(out, STDOUT_FILENO, s);
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        if (!(final = strdup(path)))
-            return -ENOMEM;
-        if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
-            r = -errno;
-            goto fail;
-        }
-        if ((r = writer_new(&w, fd, s)) < 0) {
-            wc_close(fd);
-            goto fail;
-        }
-        w->own_fd = 1;
-        w->path = final;
-        *out = w;
-        return 0;
-    }
-    if (asprintf(&tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0)
-        return -ENOMEM;
-    if (!(final = strdup(path))) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    if ((r = writer_new(&w, fd, s)) < 0) {
-        wc_close(fd);
-        unlink(tmp);
-        goto fail;
-    }
-    w->own_fd = 1;
-    w->path = final;
-    w->tmp = tmp;
-    *out = w;
-    return 0;
-fail:
-    free(final);
-    free(tmp);
-    return r;
 }
 
 int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
@@ -375,35 +303,6 @@ int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
     return 0;
 }
 
-int wc_pcapng_write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data,
-                           uint32_t caplen, uint32_t origlen, unsigned dir, const char *comment)
-{
-    size_t total = 28 + 4 + 4 + pad4(caplen);  /* header, ifid, ts, lengths, trailer; endofopt */
-    uint8_t *p, flags[4];
-
-    if (ifid >= w->nifaces)
-        return -EINVAL;
-    if (comment)
-        total += opt_size(str_len(comment, 1));
-    if (dir)
-        total += opt_size(4);
-    if (!(p = block_begin(w, BT_EPB, total)))
-        return w->err;
-    p = put32(p, ifid);
-    p = put_ts(p, ts_ns);
-    p = put32(p, caplen);
-    p = put32(p, origlen);
-    p = put_bytes(p, data, caplen);
-    if (comment)
-        p = put_str_opt(p, OPT_COMMENT, comment, 1);
-    if (dir) {
-        put32(flags, dir & 3u);
-        p = put_opt(p, EPB_FLAGS, flags, 4);
-    }
-    block_end(w, p, total);
-    return 0;
-}
-
 int wc_pcapng_write_stats(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, uint64_t start_ns,
                           uint64_t end_ns, uint64_t recv, uint64_t drop)
 {
@@ -434,46 +333,4 @@ int wc_pcapng_write_stats(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, ui
     p = put_opt(p, ISB_IFDROP, v, 8);
     block_end(w, p, total);
     return 0;
-}
-
-static void writer_free(struct wc_pcapng *w)
-{
-    free(w->buf);
-    free(w->path);
-    free(w->tmp);
-    free(w);
-}
-
-int wc_pcapng_close(struct wc_pcapng *w)
-{
-    int r = wc_pcapng_flush(w);
-
-    if (w->own_fd) {
-        /* Some file systems report a full disk only when the data reaches it. */
-        if (r == 0 && fdatasync(w->fd) < 0 && errno != EINVAL && errno != EROFS)
-            r = -errno;
-        if (close(w->fd) < 0 && r == 0)
-            r = -errno;
-        if (r == 0 && w->tmp && rename(w->tmp, w->path) < 0)
-            r = -errno;
-    }
-    writer_free(w);
-    return r;
-}
-
-void wc_pcapng_abort(struct wc_pcapng *w, int keep_partial)
-{
-    if (keep_partial)
-        (void)wc_pcapng_flush(w);
-    if (w->own_fd) {
-        wc_close(w->fd);
-        if (!keep_partial && w->tmp)
-            unlink(w->tmp);
-    }
-    writer_free(w);
-}
-
-const char *wc_pcapng_tmpname(const struct wc_pcapng *w)
-{
-    return w->tmp ? w->tmp : w->path ? w->path : "standard output";
 }

@@ -4,28 +4,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-int wc_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
-}
-
 int wc_setsockopt_int(int fd, int level, int name, int value)
 {
     return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
 }
 
-const char *wc_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+/* Formats an address as "1.2.3.4:80" or "[::1]:80" into buf (WC_ADDRSTR_SIZE). */
+static const char *addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
 
@@ -54,7 +45,7 @@ const char *wc_sock_name(int fd, int peer, char *buf, size_t len)
         snprintf(buf, len, "?");
         return buf;
     }
-    return wc_addr_str((struct sockaddr *)&ss, buf, len);
+    return addr_str((struct sockaddr *)&ss, buf, len);
 }
 
 static int resolve(const char *host, const char *port, int socktype, int family,
@@ -92,7 +83,7 @@ int wc_listen(const struct wc_listen_opts *o, int *fds, int max, char *errbuf, s
                         ai->ai_protocol);
         if (fd < 0) {
             /* A host without IPv6 still serves IPv4. */
-            snprintf(errbuf, errlen, "socket(%s): %s", wc_addr_str(ai->ai_addr, as, sizeof as),
+            snprintf(errbuf, errlen, "socket(%s): %s", addr_str(ai->ai_addr, as, sizeof as),
                      strerror(errno));
             continue;
         }
@@ -106,7 +97,7 @@ int wc_listen(const struct wc_listen_opts *o, int *fds, int max, char *errbuf, s
             (o->socktype == SOCK_STREAM && listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0)) {
             int e = errno;
 
-            snprintf(errbuf, errlen, "bind %s: %s", wc_addr_str(ai->ai_addr, as, sizeof as),
+            snprintf(errbuf, errlen, "bind %s: %s", addr_str(ai->ai_addr, as, sizeof as),
                      strerror(e));
             wc_close(fd);
             if (e == EADDRINUSE || e == EACCES)
@@ -164,7 +155,7 @@ int wc_connect(const char *host, const char *port, int socktype, int family,
             r = connect_wait(fd, timeout_ms);
         if (r == 0)
             break;
-        snprintf(errbuf, errlen, "connect %s: %s", wc_addr_str(ai->ai_addr, as, sizeof as),
+        snprintf(errbuf, errlen, "connect %s: %s", addr_str(ai->ai_addr, as, sizeof as),
                  strerror(-r));
         wc_close(fd);
         fd = -1;

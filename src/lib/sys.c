@@ -30,16 +30,6 @@ ssize_t wc_write(int fd, const void *buf, size_t n)
     return r < 0 ? -errno : r;
 }
 
-ssize_t wc_writev(int fd, const struct iovec *iov, int iovcnt)
-{
-    ssize_t r;
-
-    do
-        r = writev(fd, iov, iovcnt);
-    while (r < 0 && errno == EINTR);
-    return r < 0 ? -errno : r;
-}
-
 ssize_t wc_recv(int fd, void *buf, size_t n, int flags)
 {
     ssize_t r;

@@ -1,7 +1,7 @@
 /* tcp_client.c - one poll loop with per-direction buffers and a byte window. */
 #include "wirecheck/tcp_client.h"
-#include "wirecheck/cli.h"
 #include "wirecheck/framer.h"
+#include "wirecheck/log.h"
 #include "wirecheck/sock.h"
 #include "wirecheck/sys.h"
 #include "wirecheck/upper.h"
@@ -120,7 +120,7 @@ static int session_loop(struct session *s, char *errbuf, size_t errlen)
             s->shut = true;
         }
         if (s->in_eof && s->out_off == s->out_len && res->bytes_recv >= res->bytes_sent)
-            return WC_EXIT_OK;
+            return 0;
 
         pf[npf].fd = s->fd;
         pf[npf].events = POLLIN | (s->out_off < s->out_len ? POLLOUT : 0);
@@ -133,11 +133,11 @@ static int session_loop(struct session *s, char *errbuf, size_t errlen)
         r = wc_poll(pf, (nfds_t)npf, 100);
         if (r < 0) {
             snprintf(errbuf, errlen, "poll: %s", strerror(-r));
-            return WC_EXIT_RUNTIME;
+            return -1;
         }
         if (in_i >= 0 && pf[in_i].revents) {
             if (read_input(s, errbuf, errlen) < 0)
-                return WC_EXIT_RUNTIME;
+                return -1;
             continue;
         }
         if (pf[0].revents & POLLOUT) {
@@ -145,7 +145,7 @@ static int session_loop(struct session *s, char *errbuf, size_t errlen)
             if (w < 0 && w != -EAGAIN) {
                 snprintf(errbuf, errlen, "send: %s (after %llu bytes sent, %llu answered)",
                          strerror((int)-w), res->bytes_sent, res->bytes_recv);
-                return WC_EXIT_RUNTIME;
+                return -1;
             }
             if (w > 0) {
                 if (res->bytes_recv == res->bytes_sent)
@@ -161,25 +161,25 @@ static int session_loop(struct session *s, char *errbuf, size_t errlen)
             if (n < 0 && n != -EAGAIN) {
                 snprintf(errbuf, errlen, "receive: %s (after %llu of %llu reply bytes)",
                          strerror((int)-n), res->bytes_recv, res->bytes_sent);
-                return WC_EXIT_RUNTIME;
+                return -1;
             }
             if (n == 0) {
                 snprintf(errbuf, errlen,
                          "server closed the connection after %llu of %llu reply bytes",
                          res->bytes_recv, res->bytes_sent + s->out_len - s->out_off);
-                return WC_EXIT_RUNTIME;
+                return -1;
             }
             if (n > 0) {
                 if (res->bytes_recv + (size_t)n > res->bytes_sent) {
                     snprintf(errbuf, errlen, "server sent %llu bytes more than were requested",
                              res->bytes_recv + (size_t)n - res->bytes_sent);
-                    return WC_EXIT_RUNTIME;
+                    return -1;
                 }
                 if (s->cfg->check)
                     check(s, s->in, (size_t)n);
                 if ((r = emit(s, s->in, (size_t)n)) < 0) {
                     snprintf(errbuf, errlen, "writing output: %s", strerror(-r));
-                    return WC_EXIT_RUNTIME;
+                    return -1;
                 }
                 res->bytes_recv += (size_t)n;
                 last_progress = wc_now_ns();
@@ -189,7 +189,7 @@ static int session_loop(struct session *s, char *errbuf, size_t errlen)
             wc_now_ns() - last_progress > (unsigned long long)s->cfg->timeout_ms * 1000000ull) {
             snprintf(errbuf, errlen, "timeout: no reply for %.1f s (%llu of %llu bytes answered)",
                      s->cfg->timeout_ms / 1000.0, res->bytes_recv, res->bytes_sent);
-            return WC_EXIT_RUNTIME;
+            return -1;
         }
     }
 }
@@ -198,7 +198,7 @@ int wc_tcp_client_run(const struct wc_tcp_client_config *cfg, struct wc_tcp_clie
                       char *errbuf, size_t errlen)
 {
     struct session *s = calloc(1, sizeof *s);
-    int rc = WC_EXIT_RUNTIME;
+    int rc = -1;
 
     memset(res, 0, sizeof *res);
     signal(SIGPIPE, SIG_IGN);
@@ -216,15 +216,13 @@ int wc_tcp_client_run(const struct wc_tcp_client_config *cfg, struct wc_tcp_clie
         (void)wc_setsockopt_int(s->fd, IPPROTO_TCP, TCP_NODELAY, 1);
     if (cfg->verbose) {
         char a[WC_ADDRSTR_SIZE], b[WC_ADDRSTR_SIZE];
-        wc_log("connected %s -> %s", wc_sock_name(s->fd, 0, a, sizeof a),
-               wc_sock_name(s->fd, 1, b, sizeof b));
+        wc_logf(cfg->log, "connected %s -> %s", wc_sock_name(s->fd, 0, a, sizeof a),
+                wc_sock_name(s->fd, 1, b, sizeof b));
     }
     rc = session_loop(s, errbuf, errlen);
     /* A tail the server left unterminated still ends the terminal's line. */
-    if (rc == WC_EXIT_OK && !cfg->raw && wc_framer_partial(&s->fr))
+    if (rc == 0 && !cfg->raw && wc_framer_partial(&s->fr))
         (void)wc_write_all(cfg->out_fd, "\n", 1);
-    if (rc == WC_EXIT_OK && res->mismatched)
-        rc = WC_EXIT_MISMATCH;
     wc_close(s->fd);
 out:
     if (s)

@@ -1,6 +1,8 @@
 /* udp_client.c - sends datagrams, matches replies, and accounts for loss, duplicates and order. */
 #include "wirecheck/udp_client.h"
-#include "wirecheck/cli.h"
+#include "udp_client_int.h"
+
+#include "wirecheck/log.h"
 #include "wirecheck/seq.h"
 #include "wirecheck/sock.h"
 #include "wirecheck/sys.h"
@@ -13,35 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DGRAM 65536
 static const char prefix[] = "FROM SERVER:";
-
-enum { PENDING, ANSWERED, LOST };
-
-struct msg {
-    unsigned long long sent_ns;     /* of the latest try */
-    unsigned long long rtt_ns;
-    uint8_t *data;                  /* stdin lines only; generated ones are rebuilt */
-    uint32_t len;
-    uint16_t tries, replies;
-    uint8_t state;
-};
-
-struct client {
-    const struct wc_udp_client_config *cfg;
-    int fd;
-    struct msg *m;
-    size_t nm, cap;
-    uint32_t *outstanding;          /* indices of PENDING messages */
-    int nout;
-    bool input_done;
-    uint8_t *rbuf, *sbuf;
-    char *line;
-    size_t linecap;
-    unsigned long long answered, dup, reordered, late, mismatched, retrans, stray, refused;
-    long long max_seq;              /* highest message index answered so far */
-    bool mismatch_logged, refused_logged;
-};
 
 void wc_udp_client_defaults(struct wc_udp_client_config *cfg)
 {
@@ -109,9 +83,9 @@ static int next_message(struct client *c, char *errbuf, size_t errlen)
         if (r > 0 && c->line[r - 1] == '\n')
             r--;
         len = (size_t)r + tag;
-        if (len > WC_UDP_MAX_DATAGRAM) {
+        if (len > WC_UDP_MAX_PAYLOAD_V4) {
             snprintf(errbuf, errlen, "line %zu: %zu bytes do not fit in one datagram (max %d)",
-                     c->nm + 1, len, WC_UDP_MAX_DATAGRAM);
+                     c->nm + 1, len, WC_UDP_MAX_PAYLOAD_V4);
             return -1;
         }
         m->len = (uint32_t)len;
@@ -164,11 +138,11 @@ static void report_mismatch(struct client *c, size_t i, const uint8_t *got, size
         return;
     c->mismatch_logged = true;
     if (wlen != glen)
-        wc_log("wrong reply to message %zu: %zu bytes for a %zu-byte request (first difference at byte %zu)",
-               i, glen, wlen, k);
+        wc_logf(c->cfg->log,
+                "wrong reply to message %zu: %zu bytes for a %zu-byte request (first difference at byte %zu)", i, glen,
+                wlen, k);
     else
-        wc_log("wrong reply to message %zu: byte %zu is 0x%02x, expected 0x%02x",
-               i, k, got[k], want[k]);
+        wc_logf(c->cfg->log, "wrong reply to message %zu: byte %zu is 0x%02x, expected 0x%02x", i, k, got[k], want[k]);
 }
 
 static int print_reply(struct client *c, const uint8_t *p, size_t n)
@@ -237,14 +211,14 @@ static int on_reply(struct client *c, const uint8_t *p, size_t n)
 static int receive_all(struct client *c, char *errbuf, size_t errlen)
 {
     for (;;) {
-        ssize_t r = wc_recv(c->fd, c->rbuf, MAX_DGRAM, MSG_DONTWAIT);
+        ssize_t r = wc_recv(c->fd, c->rbuf, WC_UDP_DATAGRAM_BUFFER, MSG_DONTWAIT);
 
         if (r == -EAGAIN)
             return 0;
         if (r == -ECONNREFUSED) {
             c->refused++;
             if (!c->refused_logged)
-                wc_log("the server's port is unreachable (ICMP port unreachable): is it running?");
+                wc_logf(c->cfg->log, "the server's port is unreachable (ICMP port unreachable): is it running?");
             c->refused_logged = true;
             continue;
         }
@@ -257,91 +231,6 @@ static int receive_all(struct client *c, char *errbuf, size_t errlen)
             return -1;
         }
     }
-}
-
-static int cmp_ull(const void *a, const void *b)
-{
-    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
-
-    return (x > y) - (x < y);
-}
-
-struct summary {
-    unsigned long long sent, lost;
-    double min_ms, med_ms, p99_ms, max_ms, mean_ms;
-};
-
-static int summarize(struct client *c, struct summary *s)
-{
-    unsigned long long *rtt = malloc((c->answered + 1) * sizeof *rtt), sum = 0;
-    size_t n = 0;
-
-    memset(s, 0, sizeof *s);
-    if (!rtt)
-        return -1;
-    s->sent = c->nm;
-    for (size_t i = 0; i < c->nm; i++) {
-        if (c->m[i].state == ANSWERED) {
-            rtt[n++] = c->m[i].rtt_ns;
-            sum += c->m[i].rtt_ns;
-        } else {
-            s->lost++;
-        }
-    }
-    if (n > 0) {
-        qsort(rtt, n, sizeof *rtt, cmp_ull);
-        s->min_ms = rtt[0] / 1e6;
-        s->med_ms = (n % 2 ? rtt[n / 2] : (rtt[n / 2 - 1] + rtt[n / 2]) / 2) / 1e6;
-        s->p99_ms = rtt[(n * 99 + 99) / 100 - 1] / 1e6;
-        s->max_ms = rtt[n - 1] / 1e6;
-        s->mean_ms = (double)sum / (double)n / 1e6;
-    }
-    free(rtt);
-    return 0;
-}
-
-static void write_json(struct client *c, const struct summary *s)
-{
-    FILE *f = fopen(c->cfg->json_path, "w");
-    const char *sep = "";
-
-    if (!f) {
-        wc_log("cannot write %s: %s", c->cfg->json_path, strerror(errno));
-        return;
-    }
-    fprintf(f, "{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"duplicated\": %llu, "
-               "\"reordered\": %llu, \"late\": %llu, \"mismatched\": %llu, \"retransmitted\": %llu, "
-               "\"stray\": %llu, \"icmp_refused\": %llu, \"seq\": %s,\n",
-            s->sent, c->answered, s->lost, c->dup, c->reordered, c->late, c->mismatched,
-            c->retrans, c->stray, c->refused, c->cfg->seq ? "true" : "false");
-    fprintf(f, " \"rtt_ms\": {\"min\": %.3f, \"median\": %.3f, \"mean\": %.3f, \"p99\": %.3f, \"max\": %.3f},\n",
-            s->min_ms, s->med_ms, s->mean_ms, s->p99_ms, s->max_ms);
-    fprintf(f, " \"lost_messages\": [");
-    for (size_t i = 0; i < c->nm; i++)
-        if (c->m[i].state != ANSWERED) {
-            fprintf(f, "%s%zu", sep, i);
-            sep = ", ";
-        }
-    fprintf(f, "]}\n");
-    if (fclose(f) != 0)
-        wc_log("cannot write %s: %s", c->cfg->json_path, strerror(errno));
-}
-
-static void report(struct client *c)
-{
-    struct summary s;
-
-    if (summarize(c, &s) < 0)
-        return;
-    fprintf(stderr, "%s: %llu sent, %llu answered, %llu lost (%.2f%%), %llu duplicated, "
-                    "%llu reordered, %llu late, %llu wrong, %llu retransmitted",
-            wc_progname(), s.sent, c->answered, s.lost, s.sent ? 100.0 * s.lost / s.sent : 0.0,
-            c->dup, c->reordered, c->late, c->mismatched, c->retrans);
-    if (c->answered)
-        fprintf(stderr, "; rtt min/median/max %.3f/%.3f/%.3f ms", s.min_ms, s.med_ms, s.max_ms);
-    fputc('\n', stderr);
-    if (c->cfg->json_path)
-        write_json(c, &s);
 }
 
 /* Retries or gives up on timed-out messages; returns the next deadline. */
@@ -370,7 +259,7 @@ static int expire(struct client *c, unsigned long long now, unsigned long long *
         }
         m->state = LOST;
         if (c->cfg->verbose)
-            wc_log("message %u: no reply after %u tries", c->outstanding[k], m->tries);
+            wc_logf(c->cfg->log, "message %u: no reply after %u tries", c->outstanding[k], m->tries);
         drop_outstanding(c, k);
     }
     return 0;
@@ -426,16 +315,18 @@ static int run(struct client *c, char *errbuf, size_t errlen)
     }
 }
 
-int wc_udp_client_run(const struct wc_udp_client_config *cfg, char *errbuf, size_t errlen)
+int wc_udp_client_run(const struct wc_udp_client_config *cfg, struct wc_udp_client_result *res, char *errbuf,
+                      size_t errlen)
 {
     struct client c;
-    int rc = WC_EXIT_RUNTIME;
+    int rc = -1;
 
+    memset(res, 0, sizeof *res);
     memset(&c, 0, sizeof c);
     c.cfg = cfg;
     c.max_seq = -1;
-    c.rbuf = malloc(MAX_DGRAM);
-    c.sbuf = malloc(MAX_DGRAM);
+    c.rbuf = malloc(WC_UDP_DATAGRAM_BUFFER);
+    c.sbuf = malloc(WC_UDP_DATAGRAM_BUFFER);
     c.outstanding = calloc((size_t)cfg->window, sizeof *c.outstanding);
     if (!c.rbuf || !c.sbuf || !c.outstanding) {
         snprintf(errbuf, errlen, "out of memory");
@@ -446,12 +337,15 @@ int wc_udp_client_run(const struct wc_udp_client_config *cfg, char *errbuf, size
         goto out;
     if (cfg->verbose) {
         char a[WC_ADDRSTR_SIZE], b[WC_ADDRSTR_SIZE];
-        wc_log("sending from %s to %s", wc_sock_name(c.fd, 0, a, sizeof a),
-               wc_sock_name(c.fd, 1, b, sizeof b));
+        wc_logf(cfg->log, "sending from %s to %s", wc_sock_name(c.fd, 0, a, sizeof a),
+                wc_sock_name(c.fd, 1, b, sizeof b));
     }
     if (run(&c, errbuf, errlen) == 0) {
-        report(&c);
-        rc = c.mismatched ? WC_EXIT_WRONG_REPLY : c.answered < c.nm ? WC_EXIT_LOST : WC_EXIT_OK;
+        wc_udp_client_report(&c);
+        res->sent = c.nm;
+        res->answered = c.answered;
+        res->mismatched = c.mismatched;
+        rc = 0;
     }
     wc_close(c.fd);
 out:

@@ -1,7 +1,9 @@
 /* sniffer - records interfaces (across network namespaces) or reads a capture, into a labelled pcapng. */
 #include "wirecheck/capture.h"
+#include "wirecheck/capture_report.h"
 #include "wirecheck/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,66 @@ static void usage(void)
            WC_SNIFF_DEFAULT_SNAPLEN, WC_SNIFF_DEFAULT_MAX_FLOWS);
 }
 
+/* The engine's warnings: an interface that goes away, a libpcap warning at activation. */
+static void warn(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "sniffer: warning: %s\n", msg);
+}
+
+/* The summary as JSON into PATH ("-": stdout). Returns 0, or -1 after saying why. */
+static int write_json(const struct wc_sniff *s, const char *path)
+{
+    int to_stdout = strcmp(path, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(path, "we");
+    int bad;
+
+    if (!f) {
+        wc_log("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    bad = wc_sniff_report_json(s, f) < 0;
+    if (!to_stdout && fclose(f) != 0)
+        bad = 1;
+    if (bad) {
+        wc_log("writing %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Captures (or reads) as cfg says: the ready line, the run, the summary on stderr and the JSON. */
+static int run(const struct wc_sniff_config *cfg, const char *json_file)
+{
+    struct wc_sniff *s = wc_sniff_new(cfg);
+    int rc = WC_EXIT_RUNTIME;
+
+    if (!s) {
+        wc_log("out of memory");
+        return rc;
+    }
+    if (wc_sniff_activate(s) < 0)
+        goto fail;
+    if (!cfg->read_file)
+        fprintf(stderr, "sniffer: ready\n");
+    if (wc_sniff_loop(s) < 0)
+        goto fail;
+    if (wc_sniff_no_source_left(s))
+        fprintf(stderr, "sniffer: no interface left to capture on\n");
+    if (wc_sniff_finish(s) < 0)
+        goto fail;
+    wc_sniff_report_text(s, stderr);
+    if (json_file && write_json(s, json_file) < 0)
+        goto out;
+    rc = WC_EXIT_OK;
+    goto out;
+fail:
+    wc_log("%s", wc_sniff_geterr(s));
+out:
+    wc_sniff_close(s);
+    return rc;
+}
+
 enum {
     OPT_FORMAT = 256,
     OPT_DESCRIBE,
@@ -70,7 +132,7 @@ int main(int argc, char **argv)
     const char **ifaces = calloc((size_t)argc, sizeof *ifaces);
     const char **comments = calloc((size_t)argc, sizeof *comments);
     struct wc_sniff_describe *desc = calloc((size_t)argc, sizeof *desc);
-    char errbuf[1024];
+    const char *json_file = NULL;
     long long v;
     int ch, rc = WC_EXIT_USAGE;
 
@@ -84,6 +146,7 @@ int main(int argc, char **argv)
     cfg.ifaces = ifaces;
     cfg.comments = comments;
     cfg.describe = desc;
+    cfg.warn = warn;
     while ((ch = getopt_long(argc, argv, "i:r:w:f:s:B:c:G:vZ:hV", opts, NULL)) != -1) {
         switch (ch) {
         case 'i': ifaces[cfg.nifaces++] = optarg; break;
@@ -132,8 +195,8 @@ int main(int argc, char **argv)
         }
         case OPT_COMMENT: comments[cfg.ncomments++] = optarg; break;
         case OPT_READY: cfg.ready_file = optarg; break;
-        case 'v': cfg.verbose = 1; break;
-        case OPT_JSON: cfg.json_file = optarg; break;
+        case 'v': cfg.print = stdout; break;
+        case OPT_JSON: json_file = optarg; break;
         case OPT_MAX_FLOWS:
             if (wc_opt_ll("max-flows", optarg, 1, 1 << 24, &v) < 0)
                 goto out;
@@ -161,11 +224,7 @@ int main(int argc, char **argv)
         wc_usage_error("--format pcap holds one interface; use pcapng for %zu", cfg.nifaces);
         goto out;
     }
-    rc = WC_EXIT_OK;
-    if (wc_sniff_run(&cfg, errbuf, sizeof errbuf) < 0) {
-        wc_log("%s", errbuf);
-        rc = WC_EXIT_RUNTIME;
-    }
+    rc = run(&cfg, json_file);
 out:
     free(ifaces);
     free(comments);

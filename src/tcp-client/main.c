@@ -39,10 +39,11 @@ int main(int argc, char **argv)
     struct wc_tcp_client_result res;
     char errbuf[WC_ERRBUF_SIZE];
     long long v;
-    int ch, rc;
+    int ch;
 
     wc_set_progname(argv[0]);
     wc_tcp_client_defaults(&cfg);
+    cfg.log = wc_log_line;
     while ((ch = getopt_long(argc, argv, "rw:t:46vhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'r': cfg.raw = 1; break;
@@ -69,11 +70,14 @@ int main(int argc, char **argv)
     }
     if (wc_operands_host_port(argc, argv, optind, &cfg.host, &cfg.port) < 0)
         return WC_EXIT_USAGE;
-    rc = wc_tcp_client_run(&cfg, &res, errbuf, sizeof errbuf);
-    if (rc == WC_EXIT_RUNTIME)
+    if (wc_tcp_client_run(&cfg, &res, errbuf, sizeof errbuf) < 0) {
         wc_log("%s", errbuf);
-    else if (rc == WC_EXIT_MISMATCH)
+        return WC_EXIT_RUNTIME;
+    }
+    if (res.mismatched) {
         wc_log("wrong reply: byte %llu is 0x%02x, expected 0x%02x (the upper case of the request)",
                res.mismatch_at, res.got, res.expected);
-    return rc;
+        return WC_EXIT_WRONG_REPLY;
+    }
+    return WC_EXIT_OK;
 }

@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 
     wc_set_progname(argv[0]);
     wc_tcp_server_defaults(&cfg);
+    cfg.log = wc_log_line;
     while ((ch = getopt_long(argc, argv, "p:b:46w:Z:vhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':

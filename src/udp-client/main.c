@@ -49,12 +49,14 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct wc_udp_client_config cfg;
+    struct wc_udp_client_result res;
     char errbuf[WC_ERRBUF_SIZE];
     long long v;
-    int ch, rc;
+    int ch;
 
     wc_set_progname(argv[0]);
     wc_udp_client_defaults(&cfg);
+    cfg.log = wc_log_line;
     while ((ch = getopt_long(argc, argv, "rqt:n:s:w:46vhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'r': cfg.raw = 1; break;
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
                 return WC_EXIT_USAGE;
             break;
         case 's':
-            if (wc_opt_size("size", optarg, 0, WC_UDP_MAX_DATAGRAM, &cfg.size) < 0)
+            if (wc_opt_size("size", optarg, 0, WC_UDP_MAX_PAYLOAD_V4, &cfg.size) < 0)
                 return WC_EXIT_USAGE;
             break;
         case 'P':
@@ -112,8 +114,11 @@ int main(int argc, char **argv)
         wc_usage_error("--size %lld is too small for the %d-byte --seq tag", cfg.size, WC_SEQ_TAG_LEN);
         return WC_EXIT_USAGE;
     }
-    rc = wc_udp_client_run(&cfg, errbuf, sizeof errbuf);
-    if (rc == WC_EXIT_RUNTIME)
+    if (wc_udp_client_run(&cfg, &res, errbuf, sizeof errbuf) < 0) {
         wc_log("%s", errbuf);
-    return rc;
+        return WC_EXIT_RUNTIME;
+    }
+    if (res.mismatched)
+        return WC_EXIT_WRONG_REPLY;
+    return res.answered < res.sent ? WC_EXIT_LOST : WC_EXIT_OK;
 }

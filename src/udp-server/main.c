@@ -19,13 +19,13 @@ static void usage(void)
            "      --batch N       datagrams per recvmmsg/sendmmsg (1..%d, default %d;\n"
            "                      1 uses one recvmsg/sendmsg per datagram)\n"
            "      --rcvbuf BYTES  socket receive buffer (default: the kernel's)\n"
-           "      --grace SEC     on SIGINT/SIGTERM, time to answer what is queued (default 2)\n"
+           "      --grace SEC     on SIGINT/SIGTERM, time to answer what is queued (default %.0f)\n"
            "  -Z, --user USER     drop privileges to USER after binding\n"
            "  -v, --verbose       print counters on exit\n"
            "  -h, --help          this help;  -V, --version  the version\n\n"
            "A reply is never larger than its request. Exit: 0 after a signal, 1 on a\n"
            "runtime error, 2 on bad usage.\n",
-           WC_UDP_MAX_BATCH, WC_UDP_DEFAULT_BATCH);
+           WC_UDP_MAX_BATCH, WC_UDP_DEFAULT_BATCH, WC_UDP_DEFAULT_GRACE_MS / 1000.0);
 }
 
 int main(int argc, char **argv)
@@ -44,6 +44,7 @@ int main(int argc, char **argv)
 
     wc_set_progname(argv[0]);
     wc_udp_server_defaults(&cfg);
+    cfg.log = wc_log_line;
     while ((ch = getopt_long(argc, argv, "p:b:46Z:vhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'p':

@@ -100,8 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             snprintf(label, sizeof label, "malformed: %s", pkt.reason);
         else
             wc_flows_track(flows, 0, ts, &pkt, label, sizeof label);
-        FUZZ_CHECK(wc_pcapng_write_packet(w, 0, ts, bytes, h->caplen, h->len, WC_DIR_UNKNOWN,
-                                          *label ? label : NULL) == 0);
+        {
+            struct wc_pcapng_str c = {label, strlen(label)};
+            struct wc_pcapng_epb e = {0, ts, bytes, h->caplen, h->len, WC_DIR_UNKNOWN, &c, *label != '\0'};
+
+            FUZZ_CHECK(wc_pcapng_write_epb(w, &e) == 0);
+        }
         n++;
     }
     FUZZ_CHECK(r == PCAP_ERROR_BREAK || r == PCAP_ERROR);

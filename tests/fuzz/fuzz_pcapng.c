@@ -110,15 +110,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s->caplen = s->caplen < in.n ? s->caplen : (uint32_t)in.n;
         s->origlen = s->origlen == UINT32_MAX ? s->caplen : s->origlen;
         s->data = in.p;
-        FUZZ_CHECK(wc_pcapng_write_packet(w, s->ifid, s->ts, s->data, s->caplen, s->origlen,
-                                          kind >> 2 & 3, strs[7]) == 0);
+        {
+            struct wc_pcapng_str c = {strs[7], strs[7] ? strlen(strs[7]) : 0};
+            struct wc_pcapng_epb e = {s->ifid, s->ts, s->data, s->caplen, s->origlen, kind >> 2 & 3, &c,
+                                      strs[7] != NULL};
+
+            FUZZ_CHECK(wc_pcapng_write_epb(w, &e) == 0);
+        }
         free(strs[7]);
         strs[7] = NULL;
         in.p += s->caplen;
         in.n -= s->caplen;
         npkts++;
     }
-    FUZZ_CHECK(wc_pcapng_write_packet(w, nifaces, 0, NULL, 0, 0, 0, NULL) == -EINVAL);
+    FUZZ_CHECK(wc_pcapng_write_epb(w, &(struct wc_pcapng_epb){.ifid = nifaces}) == -EINVAL);
     FUZZ_CHECK(wc_pcapng_close(w) == 0);
     for (size_t i = 0; i < 4; i++)
         free(strs[i]);

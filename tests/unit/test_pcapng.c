@@ -12,6 +12,16 @@
 
 
 
+/* One packet through wc_pcapng_write_epb: dir in epb_flags (0: left out), comment as its one opt_comment. */
+static int write_packet(struct wc_pcapng *w, uint32_t ifid, uint64_t ts_ns, const uint8_t *data, uint32_t caplen,
+                        uint32_t origlen, unsigned dir, const char *comment)
+{
+    struct wc_pcapng_str c = {comment, comment ? strlen(comment) : 0};
+    struct wc_pcapng_epb e = {ifid, ts_ns, data, caplen, origlen, dir & 3u, &c, comment != NULL};
+
+    return wc_pcapng_write_epb(w, &e);
+}
+
 static void test_roundtrip(const char *dir)
 {
     static const char *const comments[] = {"scenario: unit test", "second line\n"};
@@ -34,9 +44,9 @@ static void test_roundtrip(const char *dir)
     CHECK_EQ("open", 0, wc_pcapng_open(&w, path, &sec));
     CHECK_EQ("iface a", 0, wc_pcapng_add_iface(w, &a));
     CHECK_EQ("iface b", 1, wc_pcapng_add_iface(w, &b));
-    CHECK_EQ("unknown iface", -EINVAL, wc_pcapng_write_packet(w, 2, 0, pkt[0], 10, 10, 0, NULL));
+    CHECK_EQ("unknown iface", -EINVAL, write_packet(w, 2, 0, pkt[0], 10, 10, 0, NULL));
     for (uint32_t i = 0; i < 3; i++)
-        CHECK_EQ("packet", 0, wc_pcapng_write_packet(w, i % 2, 1700000000123456789ull + i, pkt[i],
+        CHECK_EQ("packet", 0, write_packet(w, i % 2, 1700000000123456789ull + i, pkt[i],
                                                      lens[i], lens[i] + 5, i % 3, i ? "a label" : NULL));
     CHECK_EQ("flush", 0, wc_pcapng_flush(w));
     CHECK_EQ("final name absent before close", -1, access(path, F_OK));
@@ -79,7 +89,7 @@ static void test_write_errors(const char *dir)
         CHECK_EQ("fdopen", 0, wc_pcapng_fdopen(&w, fd, NULL));
         CHECK_EQ("iface", 0, wc_pcapng_add_iface(w, &a));
         CHECK_EQ("full disk", -ENOSPC, wc_pcapng_flush(w));
-        CHECK_EQ("error sticks", -ENOSPC, wc_pcapng_write_packet(w, 0, 1, big, 100, 100, 0, NULL));
+        CHECK_EQ("error sticks", -ENOSPC, write_packet(w, 0, 1, big, 100, 100, 0, NULL));
         CHECK_EQ("close reports it", -ENOSPC, wc_pcapng_close(w));
         close(fd);
     }
@@ -89,10 +99,10 @@ static void test_write_errors(const char *dir)
     CHECK_EQ("open", 0, wc_pcapng_open(&w, path, NULL));
     CHECK_EQ("iface", 0, wc_pcapng_add_iface(w, &a));
     for (int i = 0; i < 300 && r == 0; i++)   /* more than the buffer: flushes in between */
-        r = wc_pcapng_write_packet(w, 0, 1, big, sizeof big, sizeof big, 1, "x");
+        r = write_packet(w, 0, 1, big, sizeof big, sizeof big, 1, "x");
     CHECK_EQ("many packets", 0, r);
     CHECK_EQ("oversized block", -EMSGSIZE,
-             wc_pcapng_write_packet(w, 0, 1, big, WC_PCAPNG_BUFFER_SIZE, WC_PCAPNG_BUFFER_SIZE, 0, NULL));
+             write_packet(w, 0, 1, big, WC_PCAPNG_BUFFER_SIZE, WC_PCAPNG_BUFFER_SIZE, 0, NULL));
     CHECK_EQ("close after an error", -EMSGSIZE, wc_pcapng_close(w));
     CHECK_EQ("no final name after an error", -1, access(path, F_OK));
     CHECK_EQ("partial kept", 0, access(partial, F_OK));

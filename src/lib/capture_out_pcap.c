@@ -1,0 +1,131 @@
+/* capture_out_pcap.c - the sniffer's classic pcap output (--format pcap): libpcap's dumper, one link type, no
+ * interface, no label; written as FILE.partial and renamed when complete, as the pcapng output is. */
+#include "capture_int.h"
+
+#include "wirecheck/pcapng.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct dump {
+    pcap_dumper_t *d;
+    char *tmp;                    /* written here, then renamed; NULL: written in place */
+};
+
+static int dump_open(struct wc_sniff *s)
+{
+    const char *path = s->cfg->write_file;
+    struct dump *o;
+    struct stat st;
+
+    /* Classic pcap has one link type and no interface: a file of several must stay pcapng. */
+    for (size_t i = 1; i < s->nsrc; i++)
+        if (s->src[i].linktype != s->src[0].linktype)
+            return wc_sniff_fail(s, -EINVAL,
+                                 "--format pcap holds one link type, but %s has %s (%d) and %s has %s (%d): "
+                                 "write pcapng",
+                                 s->src[0].pub.name, wc_sniff_linktype_name(s->src[0].linktype), s->src[0].linktype,
+                                 s->src[i].pub.name, wc_sniff_linktype_name(s->src[i].linktype), s->src[i].linktype);
+    if (!(o = calloc(1, sizeof *o)))
+        return wc_sniff_fail(s, -ENOMEM, "out of memory");
+    s->out_priv = o;
+    /* Renaming onto /dev/null or a FIFO would replace it: write those in place. */
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+        o->d = pcap_dump_open(s->src[0].p, path);
+    } else {
+        if (asprintf(&o->tmp, "%s%s", path, WC_PCAPNG_PARTIAL_SUFFIX) < 0) {
+            o->tmp = NULL;
+            return wc_sniff_fail(s, -ENOMEM, "out of memory");
+        }
+        o->d = pcap_dump_open(s->src[0].p, o->tmp);
+    }
+    if (!o->d)
+        return wc_sniff_fail(s, -EIO, "%s", pcap_geterr(s->src[0].p));
+    return 0;
+}
+
+static int dump_write(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                      const char *label)
+{
+    struct dump *o = s->out_priv;
+    struct pcap_pkthdr h;
+
+    (void)src, (void)flags, (void)label;
+    h.ts.tv_sec = (time_t)(rec->ts / 1000000000u);
+    h.ts.tv_usec = (suseconds_t)(rec->ts % 1000000000u);   /* the dumper is nanosecond-precise */
+    h.caplen = rec->caplen;
+    h.len = rec->len;
+    pcap_dump((u_char *)o->d, &h, rec->data);
+    return 0;
+}
+
+static int dump_flush(struct wc_sniff *s)
+{
+    struct dump *o = s->out_priv;
+
+    return pcap_dump_flush(o->d) < 0 ? -EIO : 0;
+}
+
+static void dump_free(struct dump *o)
+{
+    free(o->tmp);
+    free(o);
+}
+
+static int dump_close(struct wc_sniff *s, uint64_t end_ns)
+{
+    const char *path = s->cfg->write_file;
+    struct dump *o = s->out_priv;
+    FILE *f = pcap_dump_file(o->d);
+    int r = 0;
+
+    (void)end_ns;
+    s->out_priv = NULL;
+    if (pcap_dump_flush(o->d) < 0 || ferror(f))
+        r = -EIO;
+    else if (o->tmp && fdatasync(fileno(f)) < 0 && errno != EINVAL)
+        r = -errno;
+    pcap_dump_close(o->d);
+    if (r == 0 && o->tmp && rename(o->tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        wc_sniff_fail(s, r, "writing %s: %s (the incomplete capture is left in %s)", path, strerror(-r),
+                      o->tmp ? o->tmp : "standard output");
+    dump_free(o);
+    return r;
+}
+
+static void dump_abort(struct wc_sniff *s, int keep_partial)
+{
+    struct dump *o = s->out_priv;
+
+    if (!o)
+        return;
+    s->out_priv = NULL;
+    if (o->d)
+        pcap_dump_close(o->d);
+    if (o->tmp && !keep_partial)
+        unlink(o->tmp);
+    dump_free(o);
+}
+
+static const char *dump_tmpname(const struct wc_sniff *s)
+{
+    const struct dump *o = s->out_priv;
+
+    return o->tmp;
+}
+
+const struct wc_sniff_output_ops wc_sniff_output_pcap = {
+    .open = dump_open,
+    .write = dump_write,
+    .flush = dump_flush,
+    .close = dump_close,
+    .abort = dump_abort,
+    .tmpname = dump_tmpname,
+};

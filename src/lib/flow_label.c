@@ -1,0 +1,245 @@
+/* flow_label.c - the labels: TCP (handshake, data, retransmission, out-of-order, FIN/RST) and UDP --seq (loss,
+ * duplicates, reordering) state machines, one label per packet. A new label goes here. */
+#include "flow_int.h"
+
+#include "wirecheck/seq.h"
+
+#include <string.h>
+
+/* A label under construction. Labels are built by hand, not with snprintf, which was a third of the
+ * sniffer's per-packet cost. Appends stop at the end of the buffer, which always ends in a NUL. */
+struct lbl {
+    char *s;
+    size_t n, cap;
+};
+
+static void put_mem(struct lbl *l, const char *str, size_t k)
+{
+    if (l->cap == 0)
+        return;
+    if (k > l->cap - 1 - l->n)
+        k = l->cap - 1 - l->n;
+    memcpy(l->s + l->n, str, k);
+    l->n += k;
+    l->s[l->n] = '\0';
+}
+
+/* Inlined, so that the length of a literal is known at compile time. */
+static inline void put_s(struct lbl *l, const char *str)
+{
+    put_mem(l, str, strlen(str));
+}
+
+static void put_u(struct lbl *l, uint32_t v)
+{
+    char t[10];
+    int i = 0;
+
+    do {
+        t[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i && l->n + 1 < l->cap)
+        l->s[l->n++] = t[--i];
+    if (l->cap)
+        l->s[l->n] = '\0';
+}
+
+/* prefix, number, suffix: the shape of most labels. */
+static void put_sus(struct lbl *l, const char *a, uint32_t v, const char *b)
+{
+    put_s(l, a);
+    put_u(l, v);
+    put_s(l, b);
+}
+
+/* Serial-number arithmetic (RFC 1982): is a before b? */
+static int seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static void close_state(struct flow *f)
+{
+    if (f->s.close == WC_CLOSE_RST)
+        return;
+    f->s.close = f->d[0].fin && f->d[1].fin ? WC_CLOSE_FIN : WC_CLOSE_HALF;
+}
+
+static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_packet *p, struct lbl *l)
+{
+    struct dir_state *d = &f->d[dir], *peer = &f->d[!dir];
+    struct wc_flow_side *side = &f->s.side[dir];
+    uint8_t fl = p->tcp_flags;
+    uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
+
+    side->packets++;
+    side->bytes += plen;
+    if (fl & WC_TCP_RST) {
+        f->s.close = WC_CLOSE_RST;
+        put_s(l, "RST");
+        return;
+    }
+    if (fl & WC_TCP_SYN) {
+        int synack = (fl & WC_TCP_ACK) != 0;
+
+        if (d->syn && d->syn_seq == p->seq) {
+            side->retrans++;
+            put_s(l, synack ? "retransmission of SYN-ACK" : "retransmission of SYN");
+            return;
+        }
+        d->syn = 1;
+        d->synack = synack;
+        d->syn_seq = d->isn = p->seq;
+        d->isn_known = 1;
+        d->nxt = p->seq + 1;
+        if (!synack)
+            f->syn_ns = ts;
+        put_s(l, synack ? "handshake 2/3 SYN-ACK" : "handshake 1/3 SYN");
+        return;
+    }
+    if (!d->isn_known) {
+        /* Picked up mid-stream: count from here, as if a SYN came just before. */
+        d->isn = p->seq - 1;
+        d->nxt = p->seq;
+        d->isn_known = 1;
+    }
+    if ((fl & WC_TCP_ACK) && !f->s.handshake && d->syn && !d->synack && peer->synack &&
+        seglen == 0 && p->ack == peer->isn + 1 && p->seq == d->isn + 1) {
+        f->s.handshake = 1;
+        f->s.rtt_ns = ts - f->syn_ns;
+        put_s(l, "handshake 3/3 ACK");
+        return;
+    }
+    if (seglen == 0) {
+        if (peer->isn_known && (fl & WC_TCP_ACK))
+            put_sus(l, "ACK ack=", p->ack - peer->isn, "");
+        else
+            put_s(l, "ACK");
+        return;
+    }
+    if ((fl & WC_TCP_FIN) && plen == 0 && d->fin && p->seq == d->fin_seq) {
+        side->retrans++;
+        put_s(l, "retransmission of FIN");
+        return;
+    }
+    if (plen > 0) {
+        uint32_t rel = p->seq - d->isn;
+
+        if (seq_lt(p->seq, d->nxt)) {
+            int in_hole = d->has_hole && !seq_lt(p->seq, d->hole_lo) && seq_lt(p->seq, d->hole_hi);
+            /* Filling a hole soon after it appeared is reordering on the way here;
+             * filling it later than one RTT is the sender repairing a loss. */
+            int late = f->s.rtt_ns && ts - d->hole_ns > f->s.rtt_ns;
+
+            if (in_hole && !late) {
+                side->ooo++;
+                put_sus(l, "out-of-order seq=", rel, " len=");
+                put_u(l, plen);
+            } else {
+                side->retrans++;
+                put_sus(l, "retransmission of seq=", rel, " len=");
+                put_u(l, plen);
+            }
+            if (in_hole && p->seq == d->hole_lo) {
+                d->hole_lo = p->seq + plen;
+                if (!seq_lt(d->hole_lo, d->hole_hi))
+                    d->has_hole = 0;
+            }
+        } else {
+            if (seq_lt(d->nxt, p->seq)) {
+                d->has_hole = 1;
+                d->hole_lo = d->nxt;
+                d->hole_hi = p->seq;
+                d->hole_ns = ts;
+            }
+            put_sus(l, "data seq=", rel, " len=");
+            put_u(l, plen);
+        }
+    }
+    if (seq_lt(d->nxt, p->seq + seglen))
+        d->nxt = p->seq + seglen;
+    if (fl & WC_TCP_FIN) {
+        d->fin = 1;
+        d->fin_seq = p->seq + plen;
+        close_state(f);
+        put_s(l, l->n ? ", FIN" : "FIN");
+    }
+}
+
+static int seen_test(const struct dir_state *d, uint32_t s)
+{
+    return (d->seen[(s % WC_SEQ_WINDOW) / 64] >> (s % 64)) & 1;
+}
+
+static void seen_set(struct dir_state *d, uint32_t s)
+{
+    d->seen[(s % WC_SEQ_WINDOW) / 64] |= 1ull << (s % 64);
+}
+
+static void seen_clear(struct dir_state *d, uint32_t s)
+{
+    d->seen[(s % WC_SEQ_WINDOW) / 64] &= ~(1ull << (s % 64));
+}
+
+static void label_udp(struct flow *f, int dir, const struct wc_packet *p, struct lbl *l)
+{
+    struct dir_state *d = &f->d[dir];
+    struct wc_flow_side *side = &f->s.side[dir];
+    uint32_t s, m = d->udp_max;
+
+    side->packets++;
+    side->bytes += p->payload_len;
+    if (!p->payload || wc_seq_decode(p->payload, p->payload_caplen, &s) < 0) {
+        put_sus(l, "udp len=", p->payload_len, "");
+        return;
+    }
+    side->tagged++;
+    if (!d->udp_started) {
+        d->udp_started = 1;
+        d->udp_max = s;
+        seen_set(d, s);
+        put_sus(l, "udp seq=", s, "");
+        return;
+    }
+    if (s == m || (s < m && m - s < WC_SEQ_WINDOW && seen_test(d, s))) {
+        side->dup++;
+        put_sus(l, "udp seq=", s, " duplicate");
+        return;
+    }
+    if (s < m) {
+        side->reordered++;
+        if (side->lost)
+            side->lost--;
+        if (m - s < WC_SEQ_WINDOW)
+            seen_set(d, s);
+        put_sus(l, "udp seq=", s, " reordered (after ");
+        put_sus(l, "", m, ")");
+        return;
+    }
+    /* Moving the window: numbers that drop out of it are forgotten. */
+    if (s - m >= WC_SEQ_WINDOW)
+        memset(d->seen, 0, sizeof d->seen);
+    else
+        for (uint32_t i = m + 1; i != s + 1; i++)
+            seen_clear(d, i);
+    seen_set(d, s);
+    d->udp_max = s;
+    if (s == m + 1) {
+        put_sus(l, "udp seq=", s, "");
+        return;
+    }
+    side->lost += s - m - 1;
+    put_sus(l, "udp seq=", s, " follows a gap of ");
+    put_sus(l, "", s - m - 1, " (loss?)");
+}
+
+void wc_flow_label(struct flow *f, int dir, uint64_t ts_ns, const struct wc_packet *pkt, char *label, size_t len)
+{
+    struct lbl l = {label, 0, len};
+
+    if (pkt->proto == 6)
+        label_tcp(f, dir, ts_ns, pkt, &l);
+    else
+        label_udp(f, dir, pkt, &l);
+}
