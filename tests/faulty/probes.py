@@ -128,7 +128,7 @@ def served(port, timeout=2.0):
 def push_until_stalled(s, quiet=1.0, limit=512 << 20):
     """Sends until no byte has gone for `quiet` seconds (the server stopped reading) or `limit`."""
     s.setblocking(False)
-    data, sent, last = b"x" * 65536, 0, time.monotonic()
+    data, sent, last = b"x" * 65535 + b"\n", 0, time.monotonic()    # lines: a T6 load, not a T5 one
     while sent < limit and time.monotonic() - last < quiet:
         _, w, _ = select.select([], [s], [], 0.05)
         if w:
@@ -242,24 +242,24 @@ def probe_srcaddr(srv):
 
 
 def probe_udporder(srv):
-    """U3 MUST: bursts that alternate 60,000-byte and 20-byte tagged datagrams, 32 in flight; the replies
-    (loopback: the network cannot reorder) must come back in request order."""
+    """U3 MUST: bursts that alternate 30,000-byte and 20-byte tagged datagrams, 8 in flight; the replies that
+    come back (loopback: the network cannot reorder; a full socket buffer may drop) must be in request order."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.connect(("127.0.0.1", srv.port))
     s.settimeout(1)
     order = []
-    for burst in range(20):
-        for i in range(32):
-            n = burst * 32 + i
-            s.send(b"WC%010d:" % n + (b"b" * 60000 if i % 2 == 0 else b"s" * 7))
-        for _ in range(32):
+    for burst in range(80):
+        for i in range(8):
+            n = burst * 8 + i
+            s.send(b"WC%010d:" % n + (b"b" * 30000 if i % 2 == 0 else b"s" * 7))
+        for _ in range(8):
             try:
                 order.append(int(s.recv(70000)[2:12]))
             except socket.timeout:
                 break
     behind = sum(1 for a, b in zip(order, order[1:]) if b < a)
-    return behind == 0 and len(order) == 640, f"{len(order)} of 640 replies, {behind} out of request order"
+    return behind == 0 and len(order) >= 320, f"{len(order)} of 640 replies, {behind} out of request order"
 
 
 PROBES = {"tcp-server": {"stall": probe_stall, "leave": probe_leave, "linemem": probe_linemem,
@@ -287,7 +287,11 @@ def main():
         for pname, fn in PROBES[role].items():
             if args.probe and pname not in args.probe:
                 continue
-            srv = Server(cmd, socket.SOCK_STREAM if role == "tcp-server" else socket.SOCK_DGRAM)
+            try:
+                srv = Server(cmd, socket.SOCK_STREAM if role == "tcp-server" else socket.SOCK_DGRAM)
+            except RuntimeError as e:
+                print(f"{name:28} {pname:8} ERROR {e}", flush=True)
+                continue
             try:
                 ok, what = fn(srv)
             except Exception as e:      # noqa: BLE001  (a prototype: any exception is the verdict's evidence)
