@@ -5,6 +5,7 @@ server command), so that the proposed scenarios can be judged before they are wr
     stall     T6 MUST: a client that never reads pushes until the server has visibly stopped reading from it
               (no progress for 1 s, its receive buffer made small), then a well-behaved client must be served
               within 2 s while that pressure lasts
+    crosstalk T1 MUST: 20 connections stream 2 MB of their own letter at once; each gets back only its own
     leave     T1 MUST: clients that leave early (close with megabytes unread, RST mid-line, FIN mid-line with
               replies pending); after each one the same server process must still serve a fresh client
     linemem   T5 SHOULD: the server's peak memory (VmHWM) while a 100 MB line streams through
@@ -278,8 +279,40 @@ def probe_udporder(srv):
     return behind == 0 and len(order) >= 320, f"{len(order)} of 640 replies, {behind} out of request order"
 
 
+def probe_crosstalk(srv):
+    """T1 MUST: 20 connections stream 2 MB each at once, every connection its own letter, half-close; each
+    must get back exactly its own upper case (a shared buffer shows up as another connection's letter)."""
+    n, size, bad = 20, 2 << 20, []
+
+    def one(i):
+        letter = bytes([0x61 + i])
+        data = (letter * 999 + b"\n") * (size // 1000)
+        try:
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
+                t = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+                t.start()
+                got = bytearray()
+                while True:
+                    b = s.recv(1 << 20)
+                    if not b:
+                        break
+                    got += b
+                t.join()
+            if bytes(got) != data.upper():
+                others = sorted({chr(c) for c in set(got)} - {chr(letter[0] - 0x20), "\n"})
+                bad.append(f"conn {i}: {len(got)} bytes, foreign letters {''.join(others)[:10]}")
+        except OSError as e:
+            bad.append(f"conn {i}: {e}")
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return not bad, "; ".join(bad[:3]) or f"{n} concurrent connections of 2 MB each, every reply its own"
+
+
 PROBES = {"tcp-server": {"stall": probe_stall, "leave": probe_leave, "linemem": probe_linemem,
-                         "pushmem": probe_pushmem},
+                         "pushmem": probe_pushmem, "crosstalk": probe_crosstalk},
           "udp-server": {"srcaddr": probe_srcaddr, "udporder": probe_udporder}}
 
 
