@@ -54,6 +54,7 @@ class Server:
             if self.ready():
                 return
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"not ready: {cmd}")
 
     def ready(self):
