@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from lab import proc
-from wcrun import runinfo
+from wcrun import paths
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFORMANCE = str(ROOT / "scripts" / "conformance")
@@ -80,7 +80,7 @@ def leftovers(pid):
     return dead, procs
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_path, sig):
     out = tmp_path / "run"
     p = subprocess.Popen([CONFORMANCE, "--no-netem", "--no-demo", "--out", str(out)], stdout=subprocess.PIPE,
@@ -104,4 +104,45 @@ def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_pat
     ns, procs = leftovers(p.pid)
     assert not ns, f"namespaces of dead owners left behind: {ns}"
     assert not procs, f"processes left behind: {procs}"
-    assert runinfo.CAPTURES.joinpath("latest").resolve() != out.resolve()
+    assert paths.captures().joinpath("latest").resolve() != out.resolve()
+
+
+def start(out, *args):
+    return subprocess.Popen([CONFORMANCE, "--no-demo", "--out", str(out), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def test_ctrl_c_in_the_uml_stage_stops_within_5_s(tmp_path):
+    out = tmp_path / "run"
+    p = start(out, "-k", "seed_session or ordering_under_loss")
+    # The netem scenario's capture exists once the UML stage is running it.
+    proc.poll_until(lambda: any(out.glob("*ordering_under_loss*")) or p.poll() is not None, timeout=300,
+                    what="the netem scenario running")
+    assert p.poll() is None, "the run ended before it could be interrupted"
+    t0 = time.monotonic()
+    os.killpg(p.pid, signal.SIGINT)
+    rc = p.wait(timeout=60)
+    took = time.monotonic() - t0
+    text = p.stdout.read().decode(errors="replace")
+    assert rc == 130 and took < 5 + 1, (rc, took, text[-3000:])      # 5 s in UML, 1 s for the report
+    assert "INTERRUPTED (SIGINT)" in text
+    ns, procs = leftovers(p.pid)
+    assert not ns and not procs, (ns, procs)
+    assert not subprocess.run(["pgrep", "-f", f"wc-uml-run-{p.pid}"], capture_output=True).stdout
+
+
+def test_after_a_sigkill_the_next_run_reaps_everything(tmp_path):
+    out = tmp_path / "run"
+    p = start(out, "--no-netem")
+    proc.poll_until(lambda: any(out.glob("*.pcapng")) or p.poll() is not None, timeout=120,
+                    what="the first capture of the run")
+    os.killpg(p.pid, signal.SIGKILL)            # the runner and its stage; the lab's wardens live on
+    p.wait(timeout=10)
+    r = run("--cleanup")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    def clean():
+        ns, procs = leftovers(p.pid)
+        return not ns and not procs
+    proc.poll_until(clean, timeout=10, what="nothing of the killed run left")
+    assert not list(out.glob("*.partial")), list(out.glob("*.partial"))
