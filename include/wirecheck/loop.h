@@ -27,6 +27,8 @@ void wc_loop_free(struct wc_loop *loop);
 int wc_loop_add(struct wc_loop *loop, struct wc_watch *w, int fd, uint32_t events,
                 wc_watch_cb cb, void *data);
 int wc_loop_mod(struct wc_loop *loop, struct wc_watch *w, uint32_t events);
+/* wc_loop_del also forgets the watch's events still pending in the batch being dispatched, so a callback may
+ * delete and free other watches (a stop closing every connection) without a later callback touching them. */
 int wc_loop_del(struct wc_loop *loop, struct wc_watch *w);
 
 /* Waits up to timeout_ms (-1: forever) and dispatches what is ready.

@@ -12,6 +12,7 @@
 
 struct wc_loop {
     int epfd;
+    int next, n;                /* the batch being dispatched: ev[next..n) are still to come */
     struct epoll_event ev[WC_LOOP_BATCH];
 };
 
@@ -65,6 +66,11 @@ int wc_loop_mod(struct wc_loop *loop, struct wc_watch *w, uint32_t events)
 
 int wc_loop_del(struct wc_loop *loop, struct wc_watch *w)
 {
+    /* A callback may delete (and free) a watch whose event is still pending in this batch, as a stop that
+     * closes every connection does: forget that event, as libuv's uv__platform_invalidate_fd does. */
+    for (int i = loop->next; i < loop->n; i++)
+        if (loop->ev[i].data.ptr == w)
+            loop->ev[i].data.ptr = NULL;
     return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL) < 0 ? -errno : 0;
 }
 
@@ -74,10 +80,15 @@ int wc_loop_run_once(struct wc_loop *loop, int timeout_ms)
 
     if (n < 0)
         return errno == EINTR ? 0 : -errno;     /* a stop signal: the caller re-checks */
-    for (int i = 0; i < n; i++) {
-        struct wc_watch *w = loop->ev[i].data.ptr;
-        w->cb(loop, w, loop->ev[i].events);
+    loop->n = n;
+    for (loop->next = 0; loop->next < n;) {
+        struct epoll_event *e = &loop->ev[loop->next++];
+        struct wc_watch *w = e->data.ptr;
+
+        if (w)
+            w->cb(loop, w, e->events);
     }
+    loop->n = loop->next = 0;
     return n;
 }
 
