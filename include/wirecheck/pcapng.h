@@ -19,8 +19,9 @@ enum {
 
 struct wc_pcapng;
 
-/* The Section Header Block's options; NULL or 0 leaves an option out. Each
- * comment becomes one opt_comment, ending in "\n" (scapy reads it only then). */
+/* The Section Header Block's options; NULL or 0 leaves an option out. Each comment becomes one opt_comment.
+ * Every string option (comments, names) is written without trailing newlines or NULs: tshark prints a
+ * comment's newline as a literal "\n" in its fields and columns. */
 struct wc_pcapng_section {
     const char *const *comments;
     size_t ncomments;
@@ -65,7 +66,7 @@ struct wc_pcapng_epb {
     const uint8_t *data;
     uint32_t caplen, origlen;
     uint32_t flags;                          /* epb_flags, whole word (direction in bits 0-1); 0: left out */
-    const struct wc_pcapng_str *comments;    /* one opt_comment each, in order, ending in "\n" */
+    const struct wc_pcapng_str *comments;    /* one opt_comment each, in order, without trailing newlines */
     size_t ncomments;
 };
 

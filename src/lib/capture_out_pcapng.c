@@ -16,7 +16,7 @@ static int ng_open(struct wc_sniff *s)
     struct wc_pcapng_section sec = {NULL, 0, NULL, NULL};
     struct wc_pcapng *w;
     const char **comments;
-    char os[300], appl[64];
+    char os[300], appl[256];   /* appl: pcap_lib_version() alone can take 100 */
     struct utsname u;
     int r;
 

@@ -84,14 +84,18 @@ static uint8_t *put_opt(uint8_t *p, uint16_t code, const void *v, size_t n)
     return put_bytes(p, v, n);
 }
 
-/* The length a string option takes in the file, and its value length. */
-static size_t str_len(const char *s, int newline)
+/* The value length of a string option of raw bytes: trailing newlines and NULs dropped (tshark shows a
+ * comment's newline as a literal "\n" in fields and columns), cut to fit. */
+static size_t mem_len(const char *s, size_t raw)
 {
-    size_t n = strlen(s);
+    while (raw && (s[raw - 1] == '\n' || s[raw - 1] == '\0'))
+        raw--;
+    return raw > OPT_MAX ? OPT_MAX : raw;
+}
 
-    if (newline && (n == 0 || s[n - 1] != '\n'))
-        n++;
-    return n > OPT_MAX ? OPT_MAX : n;
+static size_t str_len(const char *s)
+{
+    return mem_len(s, strlen(s));
 }
 
 static size_t opt_size(size_t vlen)
@@ -99,31 +103,9 @@ static size_t opt_size(size_t vlen)
     return 4 + pad4(vlen);
 }
 
-/* The value length of a comment of raw bytes: "\n" added when missing, cut to fit. */
-static size_t mem_len(const char *s, size_t raw)
+static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s)
 {
-    size_t n = raw;
-
-    if (n == 0 || s[n - 1] != '\n')
-        n++;
-    return n > OPT_MAX ? OPT_MAX : n;
-}
-
-/* An option of n value bytes: raw bytes of s, then "\n" when raw < n. */
-static uint8_t *put_mem_opt(uint8_t *p, uint16_t code, const char *s, size_t raw, size_t n)
-{
-    p = put16(p, code);
-    p = put16(p, (uint16_t)n);
-    memcpy(p, s, raw < n ? raw : n);
-    if (raw < n)
-        p[raw] = '\n';
-    memset(p + n, 0, pad4(n) - n);
-    return p + pad4(n);
-}
-
-static uint8_t *put_str_opt(uint8_t *p, uint16_t code, const char *s, int newline)
-{
-    return put_mem_opt(p, code, s, strlen(s), str_len(s, newline));
+    return put_opt(p, code, s, str_len(s));
 }
 
 int wc_pcapng_flush(struct wc_pcapng *w)
@@ -190,11 +172,11 @@ static int write_shb(struct wc_pcapng *w, const struct wc_pcapng_section *s)
     uint8_t *p;
 
     for (size_t i = 0; i < s->ncomments; i++)
-        total += opt_size(str_len(s->comments[i], 1));
+        total += opt_size(str_len(s->comments[i]));
     if (s->os)
-        total += opt_size(str_len(s->os, 0));
+        total += opt_size(str_len(s->os));
     if (s->userappl)
-        total += opt_size(str_len(s->userappl, 0));
+        total += opt_size(str_len(s->userappl));
     if (!(p = block_begin(w, BT_SHB, total)))
         return w->err;
     p = put32(p, 0x1A2B3C4D);
@@ -202,11 +184,11 @@ static int write_shb(struct wc_pcapng *w, const struct wc_pcapng_section *s)
     p = put16(p, 0);
     p = put64(p, UINT64_MAX);   /* section length unknown: we stream */
     for (size_t i = 0; i < s->ncomments; i++)
-        p = put_str_opt(p, OPT_COMMENT, s->comments[i], 1);
+        p = put_str_opt(p, OPT_COMMENT, s->comments[i]);
     if (s->os)
-        p = put_str_opt(p, SHB_OS, s->os, 0);
+        p = put_str_opt(p, SHB_OS, s->os);
     if (s->userappl)
-        p = put_str_opt(p, SHB_USERAPPL, s->userappl, 0);
+        p = put_str_opt(p, SHB_USERAPPL, s->userappl);
     block_end(w, p, total);
     return 0;
 }
@@ -242,9 +224,9 @@ int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
     uint8_t *p, res = 9;
 
     if (ifc->name)
-        total += opt_size(str_len(ifc->name, 0));
+        total += opt_size(str_len(ifc->name));
     if (ifc->description)
-        total += opt_size(str_len(ifc->description, 0));
+        total += opt_size(str_len(ifc->description));
     if (ifc->filter) {
         flen = strlen(ifc->filter);
         if (flen > OPT_MAX - 1)
@@ -257,9 +239,9 @@ int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
     p = put16(p, 0);
     p = put32(p, ifc->snaplen);
     if (ifc->name)
-        p = put_str_opt(p, IF_NAME, ifc->name, 0);
+        p = put_str_opt(p, IF_NAME, ifc->name);
     if (ifc->description)
-        p = put_str_opt(p, IF_DESCRIPTION, ifc->description, 0);
+        p = put_str_opt(p, IF_DESCRIPTION, ifc->description);
     if (ifc->filter) {
         /* The first byte says which language the filter is in: 0 is libpcap's. */
         p = put16(p, IF_FILTER);
@@ -293,8 +275,7 @@ int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
     p = put32(p, e->origlen);
     p = put_bytes(p, e->data, e->caplen);
     for (size_t i = 0; i < e->ncomments; i++)
-        p = put_mem_opt(p, OPT_COMMENT, e->comments[i].s, e->comments[i].len,
-                        mem_len(e->comments[i].s, e->comments[i].len));
+        p = put_opt(p, OPT_COMMENT, e->comments[i].s, mem_len(e->comments[i].s, e->comments[i].len));
     if (e->flags) {
         put32(flags, e->flags);
         p = put_opt(p, EPB_FLAGS, flags, 4);

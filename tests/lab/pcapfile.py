@@ -225,8 +225,8 @@ def _parse_pcapng(buf):
 
 def rewrite_section_comments(path, comments):
     """Replaces the opt_comment options of the first section header of the pcapng at `path` with `comments`
-    (each ending in a newline, which scapy needs), keeping its other options and the rest of the file byte for
-    byte. The file is replaced atomically. Raises FormatError when it is not pcapng.
+    (without a trailing newline, which tshark shows as a literal \\n), keeping its other options and the rest of
+    the file byte for byte. The file is replaced atomically. Raises FormatError when it is not pcapng.
     """
     with open(path, "rb") as f:
         buf = f.read()
@@ -240,7 +240,7 @@ def rewrite_section_comments(path, comments):
     fixed = cur.take(16, "section header")
     kept = [(c, v) for c, v in _options(cur, "section header") if c != OPT_COMMENT]
     opts = b""
-    for code, v in [(OPT_COMMENT, (c if c.endswith("\n") else c + "\n").encode()) for c in comments] + kept:
+    for code, v in [(OPT_COMMENT, c.rstrip("\n").encode()) for c in comments] + kept:
         opts += struct.pack(e + "HH", code, len(v)) + v + b"\0" * ((-len(v)) % 4)
     opts += struct.pack(e + "HH", OPT_END, 0)
     body = fixed + opts

@@ -54,7 +54,7 @@ def test_pcapng_reader_and_comment_rewrite(tmp_path):
     path.write_bytes(_pcapng())
     pcapfile.rewrite_section_comments(path, ["scenario: a", "kernel: b"])
     g = pcapfile.read(path)
-    assert g.comments == ["scenario: a\n", "kernel: b\n"] and g.packets[0].data == p.data
+    assert g.comments == ["scenario: a", "kernel: b"] and g.packets[0].data == p.data
     broken = bytearray(_pcapng())
     broken[-4] ^= 1  # the last block's trailer length
     with pytest.raises(pcapfile.FormatError, match="header .* and trailer .* don't match"):

@@ -77,6 +77,88 @@ static void test_roundtrip(const char *dir)
     unlink(path);
 }
 
+/* The option of code `code` in the first block of kind `type`, found by walking the file's blocks. */
+static const uint8_t *find_option(const uint8_t *f, size_t n, uint32_t type, uint16_t code, uint16_t *len)
+{
+    for (size_t pos = 0; pos + 12 <= n;) {
+        uint32_t bt, bl;
+        size_t q, end;
+
+        memcpy(&bt, f + pos, 4);
+        memcpy(&bl, f + pos + 4, 4);
+        if (bl < 12 || pos + bl > n)
+            return NULL;
+        if (bt == type) {
+            q = pos + (type == 0x0A0D0D0Au ? 24 : 8);
+            end = pos + bl - 4;
+            if (type == 6) {
+                uint32_t caplen;
+
+                memcpy(&caplen, f + pos + 20, 4);
+                q = pos + 28 + ((caplen + 3) & ~3u);
+            }
+            while (q + 4 <= end) {
+                uint16_t c, l;
+
+                memcpy(&c, f + q, 2);
+                memcpy(&l, f + q + 2, 2);
+                if (c == 0)
+                    break;
+                if (c == code) {
+                    *len = l;
+                    return f + q + 4;
+                }
+                q += 4 + ((l + 3u) & ~3u);
+            }
+            return NULL;
+        }
+        pos += bl;
+    }
+    return NULL;
+}
+
+/* Comments go out without trailing newlines (tshark prints them as a literal \n); shb_userappl is whole. */
+static void test_option_text(const char *dir)
+{
+    static const char *const comments[] = {"first line\n\n"};
+    char appl[300], path[512];
+    struct wc_pcapng_section sec = {comments, 1, "Linux", appl};
+    struct wc_pcapng_iface a = {"lo", NULL, NULL, 1, 262144};
+    uint8_t pkt[60] = {0}, f[4096];
+    struct wc_pcapng *w;
+    const uint8_t *v;
+    uint16_t len = 0;
+    ssize_t n;
+    int fd;
+
+    memset(appl, 'a', sizeof appl - 1);
+    appl[sizeof appl - 1] = '\0';
+    snprintf(path, sizeof path, "%s/text.pcapng", dir);
+    CHECK_EQ("open", 0, wc_pcapng_open(&w, path, &sec));
+    CHECK_EQ("iface", 0, wc_pcapng_add_iface(w, &a));
+    CHECK_EQ("packet", 0, write_packet(w, 0, 1, pkt, sizeof pkt, sizeof pkt, 1, "udp seq=1\n"));
+    CHECK_EQ("close", 0, wc_pcapng_close(w));
+    fd = open(path, O_RDONLY);
+    n = fd >= 0 ? read(fd, f, sizeof f) : -1;
+    if (fd >= 0)
+        close(fd);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    v = find_option(f, (size_t)n, 0x0A0D0D0Au, 1, &len);
+    CHECK(v != NULL);
+    CHECK_EQ("section comment length", 10, len);
+    v = find_option(f, (size_t)n, 0x0A0D0D0Au, 4, &len);
+    CHECK(v != NULL);
+    CHECK_EQ("shb_userappl length", (int)sizeof appl - 1, len);
+    v = find_option(f, (size_t)n, 6, 1, &len);
+    CHECK(v != NULL);
+    CHECK_EQ("packet comment length", 9, len);
+    if (v)
+        CHECK_BYTES((const uint8_t *)"udp seq=1", v, 9);
+    unlink(path);
+}
+
 static void test_write_errors(const char *dir)
 {
     struct wc_pcapng_iface a = {"lo", NULL, NULL, 1, 262144};
@@ -120,6 +202,7 @@ int main(void)
         return 1;
     }
     test_roundtrip(dir);
+    test_option_text(dir);
     test_write_errors(dir);
     rmdir(dir);
     return check_done("test_pcapng");

@@ -460,7 +460,7 @@ def add_packet_comments(path, notes):
                 opts.append(block[q:q + 4 + ln + (-ln) % 4])
                 q += 4 + ln + (-ln) % 4
             for text in notes[k]:
-                v = (text if text.endswith("\n") else text + "\n").encode()
+                v = text.rstrip("\n").encode()   # tshark shows a trailing newline as a literal \n
                 opts.append(struct.pack(e + "HH", pcapfile.OPT_COMMENT, len(v)) + v + b"\0" * ((-len(v)) % 4))
             body = block[8:opt_at] + b"".join(opts) + struct.pack(e + "HH", pcapfile.OPT_END, 0)
             block = struct.pack(e + "II", btype, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
