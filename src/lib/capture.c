@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,8 @@ struct wc_sniff *wc_sniff_new(const struct wc_sniff_config *cfg)
     s->cfg = cfg;
     s->sfd = -1;
     s->in = cfg->read_file ? &wc_sniff_source_offline : &wc_sniff_source_live;
+    s->order.window_ns = (uint64_t)(cfg->read_file ? WC_SNIFF_ORDER_WINDOW_OFFLINE_MS : WC_SNIFF_ORDER_WINDOW_MS)
+                         * 1000000ull;
     if (cfg->write_file)
         s->out = cfg->format == WC_FORMAT_PCAP ? &wc_sniff_output_pcap : &wc_sniff_output_pcapng;
     return s;
@@ -85,7 +88,16 @@ int wc_sniff_loop(struct wc_sniff *s)
     if (!s->cfg->read_file && (r = make_ready_file(s)) < 0)
         return r;
     s->looped = 1;
-    return s->in->loop(s, s->sfd);
+    if ((r = s->in->loop(s, s->sfd)) < 0)
+        return r;
+    /* The end of the input, a signal or the count: what still waits goes out in order. */
+    wc_sniff_order_release(s, UINT64_MAX);
+    if (s->werr)
+        return wc_sniff_write_failed(s);
+    if (s->order.late)
+        wc_sniff_warn(s, "%" PRIu64 " packets came more than %" PRIu64 " ms behind a later one: the output is "
+                      "not in strict time order there", s->order.late, (uint64_t)(s->order.window_ns / 1000000u));
+    return 0;
 }
 
 static uint64_t wall_ns(void)
@@ -133,6 +145,7 @@ void wc_sniff_close(struct wc_sniff *s)
         free(src->owned_filter);
     }
     free(s->src);
+    wc_sniff_order_free(s);
     s->in->cleanup(s);
     wc_flows_free(s->flows);
     wc_close(s->sfd);

@@ -71,6 +71,29 @@ struct wc_sniff_output_ops {
     const char *(*tmpname)(const struct wc_sniff *s);
 };
 
+/* The reorder stage (capture_order.c): a min-heap of packets by timestamp, each let go once it is older than
+ * window_ns behind the newest timestamp seen (or, live, behind the clock). */
+struct held;
+struct wc_sniff_order {
+    struct held **heap;
+    size_t n, cap;
+    size_t bytes;                 /* held, with their copies */
+    uint64_t window_ns;
+    uint64_t newest;              /* the newest timestamp pushed */
+    uint64_t arrivals;
+    uint64_t last_ts;             /* of the packet released last */
+    int released;
+    uint64_t late;                /* released behind one already written: out of time order */
+};
+
+/* Packets wait this long behind the newest one, live: the kernel hands a block over up to
+ * WC_SNIFF_BLOCK_TIMEOUT_MS late, and the interfaces are read one after the other. */
+#define WC_SNIFF_ORDER_WINDOW_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
+/* Offline, a file written by a sniffer without this stage was out of order by up to a block timeout and more. */
+#define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 2000
+/* The most the stage holds (copies included); past it, the oldest packets leave early. */
+#define WC_SNIFF_ORDER_MAX_BYTES (64u << 20)
+
 extern const struct wc_sniff_source_ops wc_sniff_source_live, wc_sniff_source_offline;
 extern const struct wc_sniff_output_ops wc_sniff_output_pcapng, wc_sniff_output_pcap;
 
@@ -85,6 +108,7 @@ struct wc_sniff {
     const char *const *in_comments;          /* the input's section comments (offline) */
     size_t nin_comments;
     struct wc_flows *flows;
+    struct wc_sniff_order order;
     int sfd;                      /* signalfd */
     uint64_t packets, malformed;
     int stop;                     /* -c reached */
@@ -129,6 +153,16 @@ static inline const char *wc_sniff_linktype_name(int linktype)
 
     return n ? n : "unknown";
 }
+
+/* Sources hand their packets here (capture_order.c): a copy waits for the ones with earlier timestamps, and
+ * those older than the window go through wc_sniff_packet, oldest first. Nothing after s->stop. */
+void wc_sniff_order_push(struct wc_sniff *s, struct source *src, const struct rec *rec);
+/* Lets every packet stamped at or before horizon go (UINT64_MAX: all), oldest first. */
+void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon);
+/* Live: lets go what is older than the window behind the wall clock (for quiet interfaces). */
+void wc_sniff_order_expire(struct wc_sniff *s);
+/* Frees what still waits (a run cut short). */
+void wc_sniff_order_free(struct wc_sniff *s);
 
 /* Labels, prints and writes one packet (capture_packet.c); an output error is kept in s->werr. */
 void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *rec);

@@ -220,7 +220,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 
     if (s->stop)
         return;
-    wc_sniff_packet(s, src, &rec);
+    wc_sniff_order_push(s, src, &rec);
     if (s->stop)
         pcap_breakloop(src->p);
 }
@@ -299,6 +299,7 @@ static int run_live(struct wc_sniff *s, int sfd)
         now = wc_now_ns();
         if (now - last_flush >= WC_SNIFF_FLUSH_MS * ms) {
             last_flush = now;
+            wc_sniff_order_expire(s);
             wc_sniff_flush(s);
         }
         if (s->werr)
