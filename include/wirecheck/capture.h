@@ -24,11 +24,20 @@ struct wc_sniff_describe {
     const char *text;
 };
 
+/* One more file with one capture point's packets only (pcapng): Wireshark's TCP analysis is right on such a
+ * file, and mixes capture points up in a file that holds several. */
+struct wc_sniff_split {
+    const char *iface;       /* as given to -i (offline: the file's if_name), or its index "0", "1", ... */
+    const char *path;        /* written as PATH.partial, renamed on a clean finish, like the -w file */
+};
+
 struct wc_sniff_config {
     const char *const *ifaces;   /* "IFACE" or "IFACE@NETNS" (/run/netns/NETNS) */
     size_t nifaces;
     const char *read_file;       /* offline input instead of ifaces, or NULL */
     const char *write_file;      /* output, or NULL for none; "-" is stdout */
+    const struct wc_sniff_split *split;   /* one-capture-point files beside it (pcapng only) */
+    size_t nsplit;
     enum wc_sniff_format format;
     const char *filter;          /* BPF for every handle, or NULL */
     int snaplen;

@@ -32,7 +32,7 @@ struct wc_sniff *wc_sniff_new(const struct wc_sniff_config *cfg)
     s->in = cfg->read_file ? &wc_sniff_source_offline : &wc_sniff_source_live;
     s->order.window_ns = (uint64_t)(cfg->read_file ? WC_SNIFF_ORDER_WINDOW_OFFLINE_MS : WC_SNIFF_ORDER_WINDOW_MS)
                          * 1000000ull;
-    if (cfg->write_file)
+    if (cfg->write_file || cfg->nsplit)
         s->out = cfg->format == WC_FORMAT_PCAP ? &wc_sniff_output_pcap : &wc_sniff_output_pcapng;
     return s;
 }

@@ -1,5 +1,6 @@
 /* capture_out_pcapng.c - the sniffer's pcapng output: a section with our comments, one interface block per
- * source, one labelled packet block per packet, the kernel's counters at the end. */
+ * source, one labelled packet block per packet, the kernel's counters at the end; and beside it (--split) a
+ * file per capture point, each with that point's interface and packets only. */
 #include "capture_int.h"
 
 #include "wirecheck/pcapng.h"
@@ -10,7 +11,32 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-static int ng_open(struct wc_sniff *s)
+/* The -w file and the one-capture-point files (--split): one writer each; side[i] takes source i's packets. */
+struct ng {
+    struct wc_pcapng *w;          /* NULL without -w */
+    struct wc_pcapng *side[WC_SNIFF_MAX_IFACES];
+    uint32_t side_ifid[WC_SNIFF_MAX_IFACES];
+    const char *side_path[WC_SNIFF_MAX_IFACES];
+};
+
+/* The source a --split names: its name as given (or the file's if_name), else its index. */
+static int split_source(const struct wc_sniff *s, const char *spec)
+{
+    char *end;
+    unsigned long i;
+
+    for (size_t k = 0; k < s->nsrc; k++)
+        if (s->src[k].pub.name && strcmp(s->src[k].pub.name, spec) == 0)
+            return (int)k;
+    i = strtoul(spec, &end, 10);
+    if (*spec && !*end && i < s->nsrc)
+        return (int)i;
+    return -1;
+}
+
+/* One writer: the section (our comments, then `extra`), then the interface blocks of sources [from, to). */
+static int open_writer(struct wc_sniff *s, struct wc_pcapng **out, const char *path, const char *extra,
+                       size_t from, size_t to, uint32_t *ifid)
 {
     const struct wc_sniff_config *cfg = s->cfg;
     struct wc_pcapng_section sec = {NULL, 0, NULL, NULL};
@@ -18,6 +44,7 @@ static int ng_open(struct wc_sniff *s)
     const char **comments;
     char os[300], appl[256];   /* appl: pcap_lib_version() alone can take 100 */
     struct utsname u;
+    size_t n = 0;
     int r;
 
     if (uname(&u) == 0) {
@@ -26,22 +53,24 @@ static int ng_open(struct wc_sniff *s)
     }
     snprintf(appl, sizeof appl, "wirecheck sniffer %s (%s)", WIRECHECK_VERSION, pcap_lib_version());
     sec.userappl = appl;
-    /* The input's section comments first (offline), then ours. */
-    if (!(comments = calloc(s->nin_comments + cfg->ncomments + 1, sizeof *comments)))
+    /* The input's section comments first (offline), then ours, then what this file holds. */
+    if (!(comments = calloc(s->nin_comments + cfg->ncomments + 2, sizeof *comments)))
         return wc_sniff_fail(s, -ENOMEM, "out of memory");
     for (size_t i = 0; i < s->nin_comments; i++)
-        comments[i] = s->in_comments[i];
+        comments[n++] = s->in_comments[i];
     for (size_t i = 0; i < cfg->ncomments; i++)
-        comments[s->nin_comments + i] = cfg->comments[i];
+        comments[n++] = cfg->comments[i];
+    if (extra)
+        comments[n++] = extra;
     sec.comments = comments;
-    sec.ncomments = s->nin_comments + cfg->ncomments;
-    r = wc_pcapng_open(&w, cfg->write_file, &sec);
+    sec.ncomments = n;
+    r = wc_pcapng_open(&w, path, &sec);
     free(comments);
     if (r < 0)
-        return wc_sniff_fail(s, r, "%s%s: %s", cfg->write_file, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
-    s->out_priv = w;
-    for (size_t i = 0; i < s->nsrc; i++) {
-        struct source *src = &s->src[i];
+        return wc_sniff_fail(s, r, "%s%s: %s", path, WC_PCAPNG_PARTIAL_SUFFIX, strerror(-r));
+    *out = w;
+    for (size_t i = from; i < to; i++) {
+        const struct source *src = &s->src[i];
         struct wc_pcapng_iface ifc = {
             .name = src->out_name,
             .description = src->out_desc,
@@ -53,7 +82,56 @@ static int ng_open(struct wc_sniff *s)
         r = wc_pcapng_add_iface(w, &ifc);
         if (r < 0)
             return wc_sniff_fail(s, r, "%s: %s", wc_pcapng_tmpname(w), strerror(-r));
-        src->ifid = (uint32_t)r;
+        ifid[i - from] = (uint32_t)r;
+    }
+    return 0;
+}
+
+static int ng_open(struct wc_sniff *s)
+{
+    const struct wc_sniff_config *cfg = s->cfg;
+    struct ng *ng = calloc(1, sizeof *ng);
+    uint32_t ids[WC_SNIFF_MAX_IFACES];
+    char line[1024];
+    int r;
+
+    if (!ng)
+        return wc_sniff_fail(s, -ENOMEM, "out of memory");
+    s->out_priv = ng;
+    for (size_t k = 0; k < cfg->nsplit; k++) {
+        int i = split_source(s, cfg->split[k].iface);
+
+        if (i < 0)
+            return wc_sniff_fail(s, -EINVAL, "--split %s: no interface of that name or index (%zu interfaces)",
+                                 cfg->split[k].iface, s->nsrc);
+        if (ng->side_path[i])
+            return wc_sniff_fail(s, -EINVAL, "--split %s: interface %d has a file already (%s)",
+                                 cfg->split[k].iface, i, ng->side_path[i]);
+        ng->side_path[i] = cfg->split[k].path;
+    }
+    if (cfg->write_file) {
+        const char *extra = NULL;
+
+        if (cfg->nsplit) {
+            snprintf(line, sizeof line, "this file: all %zu capture points, for matching them packet by packet; "
+                     "Wireshark's TCP analysis mixes capture points up, open a file of one for it", s->nsrc);
+            extra = line;
+        }
+        if ((r = open_writer(s, &ng->w, cfg->write_file, extra, 0, s->nsrc, ids)) < 0)
+            return r;
+        for (size_t i = 0; i < s->nsrc; i++)
+            s->src[i].ifid = ids[i];
+    }
+    for (size_t i = 0; i < s->nsrc; i++) {
+        const struct source *src = &s->src[i];
+
+        if (!ng->side_path[i])
+            continue;
+        snprintf(line, sizeof line, "this file: one capture point, interface %zu of the sniffer: %s%s%s%s",
+                 i, src->out_name ? src->out_name : "?", src->out_desc ? " (" : "",
+                 src->out_desc ? src->out_desc : "", src->out_desc ? ")" : "");
+        if ((r = open_writer(s, &ng->side[i], ng->side_path[i], line, i, i + 1, &ng->side_ifid[i])) < 0)
+            return r;
     }
     return 0;
 }
@@ -76,9 +154,11 @@ static int has_comment(const struct wc_pcapread_packet *in, const char *label, s
 static int ng_write(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
                     const char *label)
 {
+    struct ng *ng = s->out_priv;
     struct wc_pcapng_str comments[WC_PCAPREAD_MAX_COMMENTS + 1];
     struct wc_pcapng_epb e = {src->ifid, rec->ts, rec->data, rec->caplen, rec->len, flags, comments, 0};
-    size_t n = strlen(label);
+    size_t n = strlen(label), at = (size_t)(src - s->src);
+    int r = 0;
 
     /* The input's comments stay; the label joins them unless one of them says it already. */
     if (rec->in)
@@ -90,26 +170,38 @@ static int ng_write(struct wc_sniff *s, const struct source *src, const struct r
         comments[e.ncomments].s = label;
         comments[e.ncomments++].len = n;
     }
-    return wc_pcapng_write_epb(s->out_priv, &e);
+    if (ng->w)
+        r = wc_pcapng_write_epb(ng->w, &e);
+    if (r == 0 && ng->side[at]) {
+        e.ifid = ng->side_ifid[at];
+        r = wc_pcapng_write_epb(ng->side[at], &e);
+    }
+    return r;
 }
 
 static int ng_flush(struct wc_sniff *s)
 {
-    return wc_pcapng_flush(s->out_priv);
+    struct ng *ng = s->out_priv;
+    int r = ng->w ? wc_pcapng_flush(ng->w) : 0;
+
+    for (size_t i = 0; i < s->nsrc && r == 0; i++)
+        if (ng->side[i])
+            r = wc_pcapng_flush(ng->side[i]);
+    return r;
 }
 
-static int ng_close(struct wc_sniff *s, uint64_t end_ns)
+/* The interface statistics, then the name: w holds sources [from, to), their ids in ifid. */
+static int close_writer(struct wc_sniff *s, struct wc_pcapng *w, const char *path, uint64_t end_ns, size_t from,
+                        size_t to, const uint32_t *ifid)
 {
-    const char *path = s->cfg->write_file;
-    struct wc_pcapng *w = s->out_priv;
     int r;
 
-    s->out_priv = NULL;
-    for (size_t i = 0; i < s->nsrc; i++) {
+    for (size_t i = from; i < to; i++) {
         const struct source *src = &s->src[i];
 
         if (src->pub.has_stats)
-            wc_pcapng_write_stats(w, src->ifid, end_ns, src->start_ns, end_ns, src->pub.recv, src->pub.drop);
+            wc_pcapng_write_stats(w, ifid ? ifid[i - from] : src->ifid, end_ns, src->start_ns, end_ns,
+                                  src->pub.recv, src->pub.drop);
     }
     r = wc_pcapng_close(w);
     if (r < 0)
@@ -118,16 +210,54 @@ static int ng_close(struct wc_sniff *s, uint64_t end_ns)
     return 0;
 }
 
+static int ng_close(struct wc_sniff *s, uint64_t end_ns)
+{
+    struct ng *ng = s->out_priv;
+    int r = 0, k;
+
+    if (ng->w) {
+        r = close_writer(s, ng->w, s->cfg->write_file, end_ns, 0, s->nsrc, NULL);
+        ng->w = NULL;
+    }
+    for (size_t i = 0; i < s->nsrc; i++) {
+        if (!ng->side[i])
+            continue;
+        /* After a failure the others are still closed (and named): each is complete on its own. */
+        k = close_writer(s, ng->side[i], ng->side_path[i], end_ns, i, i + 1, &ng->side_ifid[i]);
+        ng->side[i] = NULL;
+        if (k < 0 && r == 0)
+            r = k;
+    }
+    free(ng);
+    s->out_priv = NULL;
+    return r;
+}
+
 static void ng_abort(struct wc_sniff *s, int keep_partial)
 {
-    if (s->out_priv)
-        wc_pcapng_abort(s->out_priv, keep_partial);
+    struct ng *ng = s->out_priv;
+
+    if (!ng)
+        return;
+    if (ng->w)
+        wc_pcapng_abort(ng->w, keep_partial);
+    for (size_t i = 0; i < s->nsrc; i++)
+        if (ng->side[i])
+            wc_pcapng_abort(ng->side[i], keep_partial);
+    free(ng);
     s->out_priv = NULL;
 }
 
 static const char *ng_tmpname(const struct wc_sniff *s)
 {
-    return wc_pcapng_tmpname(s->out_priv);
+    const struct ng *ng = s->out_priv;
+
+    if (ng && ng->w)
+        return wc_pcapng_tmpname(ng->w);
+    for (size_t i = 0; ng && i < s->nsrc; i++)
+        if (ng->side[i])
+            return wc_pcapng_tmpname(ng->side[i]);
+    return "the output";
 }
 
 const struct wc_sniff_output_ops wc_sniff_output_pcapng = {

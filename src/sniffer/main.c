@@ -21,6 +21,10 @@ static void usage(void)
            "                          each of its interfaces apart (the -w copy keeps them)\n"
            "  -w, --write FILE        write the capture to FILE (\"-\": stdout); it is written as\n"
            "                          FILE" ".partial and renamed to FILE only once it is complete\n"
+           "      --split IFACE=FILE  also write IFACE's packets alone to FILE (pcapng; repeatable):\n"
+           "                          one file per capture point, whose TCP analysis Wireshark gets\n"
+           "                          right; IFACE as given to -i, the input's interface name, or an\n"
+           "                          index (0: the first); works without -w too\n"
            "      --format FMT        pcapng (default) or pcap (classic, one interface)\n"
            "  -f, --filter EXPR       BPF filter for every interface\n"
            "  -s, --snaplen N         bytes kept per packet (64..262144, default %d)\n"
@@ -108,6 +112,7 @@ enum {
     OPT_FORMAT = 256,
     OPT_DESCRIBE,
     OPT_COMMENT,
+    OPT_SPLIT,
     OPT_READY,
     OPT_JSON,
     OPT_MAX_FLOWS,
@@ -121,7 +126,7 @@ int main(int argc, char **argv)
         {"filter", required_argument, NULL, 'f'},    {"snaplen", required_argument, NULL, 's'},
         {"buffer-size", required_argument, NULL, 'B'}, {"count", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'G'},  {"describe", required_argument, NULL, OPT_DESCRIBE},
-        {"comment", required_argument, NULL, OPT_COMMENT},
+        {"comment", required_argument, NULL, OPT_COMMENT}, {"split", required_argument, NULL, OPT_SPLIT},
         {"ready-file", required_argument, NULL, OPT_READY},
         {"verbose", no_argument, NULL, 'v'},         {"json", required_argument, NULL, OPT_JSON},
         {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
@@ -132,12 +137,13 @@ int main(int argc, char **argv)
     const char **ifaces = calloc((size_t)argc, sizeof *ifaces);
     const char **comments = calloc((size_t)argc, sizeof *comments);
     struct wc_sniff_describe *desc = calloc((size_t)argc, sizeof *desc);
+    struct wc_sniff_split *split = calloc((size_t)argc, sizeof *split);
     const char *json_file = NULL;
     long long v;
     int ch, rc = WC_EXIT_USAGE;
 
     wc_set_progname(argv[0]);
-    if (!ifaces || !comments || !desc) {
+    if (!ifaces || !comments || !desc || !split) {
         wc_log("out of memory");
         rc = WC_EXIT_RUNTIME;
         goto out;
@@ -146,6 +152,7 @@ int main(int argc, char **argv)
     cfg.ifaces = ifaces;
     cfg.comments = comments;
     cfg.describe = desc;
+    cfg.split = split;
     cfg.warn = warn;
     while ((ch = getopt_long(argc, argv, "i:r:w:f:s:B:c:G:vZ:hV", opts, NULL)) != -1) {
         switch (ch) {
@@ -194,6 +201,18 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_COMMENT: comments[cfg.ncomments++] = optarg; break;
+        case OPT_SPLIT: {
+            char *eq = strchr(optarg, '=');
+
+            if (!eq || eq == optarg || !eq[1]) {
+                wc_usage_error("split '%s': IFACE=FILE", optarg);
+                goto out;
+            }
+            *eq = '\0';
+            split[cfg.nsplit].iface = optarg;
+            split[cfg.nsplit++].path = eq + 1;
+            break;
+        }
         case OPT_READY: cfg.ready_file = optarg; break;
         case 'v': cfg.print = stdout; break;
         case OPT_JSON: json_file = optarg; break;
@@ -224,10 +243,15 @@ int main(int argc, char **argv)
         wc_usage_error("--format pcap holds one interface; use pcapng for %zu", cfg.nifaces);
         goto out;
     }
+    if (cfg.format == WC_FORMAT_PCAP && cfg.nsplit) {
+        wc_usage_error("--split writes pcapng files; it does not go with --format pcap");
+        goto out;
+    }
     rc = run(&cfg, json_file);
 out:
     free(ifaces);
     free(comments);
     free(desc);
+    free(split);
     return rc;
 }
