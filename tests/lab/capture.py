@@ -1,7 +1,9 @@
-"""Two-sided capture and the scenario record: one pcapng and one JSON per test, named after the test id.
+"""Two-sided capture and the scenario record: pcapng files and one JSON per test, named after the test id.
 
 The sniffer (build/bin/sniffer) records the client's and the server's interface into captures/<id>.pcapng;
-interface 0 is the client side, 1 the server side. Its section comment says what the scenario was: the test id,
+interface 0 is the client side, 1 the server side: the ledger matches the two sides packet by packet there.
+Beside it, captures/<id>.client.pcapng and captures/<id>.server.pcapng hold one side each (sniffer --split):
+those are the files to open in Wireshark, whose TCP analysis mixes the sides up in the two-sided file. Its section comment says what the scenario was: the test id,
 the kernel (native or UML), the wirecheck version, the topology, and, rewritten when the test ends, every
 impairment and command. captures/<id>.json holds the same plus tc statistics, timings and the ledger.
 """
@@ -42,13 +44,34 @@ def wirecheck_version(bins):
     return _version
 
 
+def side_paths(path):
+    """{'client': <stem>.client.pcapng, 'server': <stem>.server.pcapng} beside the two-sided <stem>.pcapng."""
+    path = pathlib.Path(path)
+    stem = path.name[:-len(".pcapng")] if path.name.endswith(".pcapng") else path.name
+    return {side: path.with_name(f"{stem}.{side}.pcapng") for side in ("client", "server")}
+
+
+def file_comment(path, side=None):
+    """The section comment that says what one file of a split capture holds (side None: the two-sided one)."""
+    sides = side_paths(path)
+    if side is None:
+        return (f"this file: both sides (interface 0 the client side, 1 the server side), for matching them packet "
+                f"by packet; Wireshark's TCP analysis mixes the two sides up here: open {sides['client'].name} or "
+                f"{sides['server'].name} for it")
+    other = "server" if side == "client" else "client"
+    return (f"this file: the {side} side only (interface 0 here); the {other} side is in {sides[other].name}, "
+            f"both sides in {pathlib.Path(path).name}")
+
+
 class Capture:
     """The sniffer on the client's and the server's interface, from start() to stop() (SIGTERM)."""
 
-    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None):
+    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None, split=False):
         self.sniffer, self.topo, self.path = sniffer, topo, pathlib.Path(path)
         self.comments, self.bpf, self.logdir = comments, bpf, logdir
         self.ready = self.path.with_name(self.path.name + ".ready")
+        # split: one file per side beside the two-sided one, <stem>.client.pcapng and <stem>.server.pcapng
+        self.sides = side_paths(self.path) if split else {}
         self.p = None
 
     @property
@@ -62,12 +85,18 @@ class Capture:
              "--describe", f"{s}=server side ({self.topo.server.addr4}, {self.topo.server.addr6})"]
         for text in self.comments:
             a += ["--comment", text]
+        for iface, path in zip((c, s), self.sides.values()):
+            a += ["--split", f"{iface}={path}"]
         if self.bpf:
             a += ["-f", self.bpf]
         return a
 
+    def files(self):
+        """Every file this capture writes: the two-sided one, then the sides (if split)."""
+        return [self.path, *self.sides.values()]
+
     def start(self, timeout=10.0):
-        for f in (self.path, self.ready):
+        for f in (*self.files(), self.ready):
             f.unlink(missing_ok=True)
         self.p = proc.Process(self.argv(), name="sniffer", logdir=self.logdir)
         self.topo.defer(f"stop sniffer (pid {self.p.pid})", self.p.close)
@@ -86,9 +115,9 @@ class Capture:
         self.p.send_signal(signal.SIGTERM)
         rc = self.p.wait(timeout=timeout)
         self.ready.unlink(missing_ok=True)
-        if rc != 0 or not self.path.exists():
-            raise RuntimeError(f"sniffer ended with {rc}, file {self.path} "
-                               f"{'exists' if self.path.exists() else 'missing'}\n{self.p.describe()}")
+        missing = [str(f) for f in self.files() if not f.exists()]
+        if rc != 0 or missing:
+            raise RuntimeError(f"sniffer ended with {rc}, files missing: {missing or 'none'}\n{self.p.describe()}")
 
 
 class Scenario:
@@ -104,7 +133,8 @@ class Scenario:
         self.name = sanitize(test_id)
         self.outdir = pathlib.Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
-        self.pcapng = self.outdir / f"{self.name}.pcapng"
+        self.pcapng = self.outdir / f"{self.name}.pcapng"      # both sides
+        self.sides = side_paths(self.pcapng)                   # {"client": ..., "server": ...}: one side each
         self.json = self.outdir / f"{self.name}.json"
         self.logdir = self.outdir / f"{self.name}.logs"
         shutil.rmtree(self.logdir, ignore_errors=True)
@@ -141,7 +171,7 @@ class Scenario:
     def start_capture(self, bpf=None):
         t0 = time.monotonic()
         self.capture = Capture(self.bins["sniffer"], self.topo, self.pcapng, self.comments(), bpf=bpf,
-                               logdir=str(self.logdir)).start()
+                               logdir=str(self.logdir), split=True).start()
         self.timings["capture_start_s"] = time.monotonic() - t0
         return self.capture
 
@@ -171,6 +201,10 @@ class Scenario:
         """A line for the capture comment and the record (what the test set out to show)."""
         self.notes.append(text)
 
+    @staticmethod
+    def _rel(path):
+        return str(path.relative_to(CHECKOUT)) if path.is_relative_to(CHECKOUT) else str(path)
+
     def finish(self, outcome="unknown"):
         """Stops the capture, rewrites its section comment, writes the JSON record; keeps logs on failure.
 
@@ -190,8 +224,10 @@ class Scenario:
         errors = []
         try:
             self.stop_capture()
-            if self.pcapng.exists():
-                rewrite_section_comments(self.pcapng, self.comments(final=True))
+            final = self.comments(final=True)
+            for side, path in ((None, self.pcapng), *self.sides.items()):
+                if path.exists():
+                    rewrite_section_comments(path, final + [file_comment(self.pcapng, side)])
         except Exception as e:
             errors.append(f"capture: {e}")
         led = None
@@ -202,6 +238,7 @@ class Scenario:
                 errors.append(f"ledger: {e}")
         rec = {"test_id": self.test_id, "outcome": outcome, "capture": str(self.pcapng.relative_to(CHECKOUT))
                if self.pcapng.is_relative_to(CHECKOUT) else str(self.pcapng),
+               "side_captures": {side: self._rel(p) for side, p in self.sides.items() if p.exists()},
                "interfaces": {"0": "client side " + self.topo.client.iface(),
                               "1": "server side " + self.topo.server.iface()},
                "kernel": self.kernel, "wirecheck": self.version, "topology": self.topo.describe(),

@@ -124,6 +124,16 @@ def test_clean_path_ledger_sees_every_packet(scenario, client, server, netem, bi
     scenario.assert_netem()
     f = pcapfile.read(scenario.pcapng)
     assert len(f.interfaces) == 2 and any(scenario.test_id in c for c in f.comments), f.comments
+    # One file per side beside it, with that side's packets, in the same (strict time) order.
+    scenario.finish("passed")
+    for k, (side, path) in enumerate(scenario.sides.items()):
+        g = pcapfile.read(path)
+        want = [(p.ts_ns, p.data, p.comments) for p in pcapfile.read(scenario.pcapng).packets if p.iface == k]
+        got = [(p.ts_ns, p.data, p.comments) for p in g.packets]
+        assert len(g.interfaces) == 1 and got == want, (side, len(got), len(want))
+        assert [t for t, _, _ in got] == sorted(t for t, _, _ in got), side
+        assert any(c.startswith(f"this file: the {side} side only") for c in g.comments), g.comments
+        assert any(scenario.test_id in c for c in g.comments), g.comments
 
 
 @pytest.mark.lab
