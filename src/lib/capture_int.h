@@ -71,12 +71,22 @@ struct wc_sniff_output_ops {
     const char *(*tmpname)(const struct wc_sniff *s);
 };
 
-/* The reorder stage (capture_order.c): a min-heap of packets by timestamp, each let go once it is older than
- * window_ns behind the newest timestamp seen (or, live, behind the clock). */
+/* The reorder stage (capture_order.c): per interface, a queue of packets sorted by timestamp (a ring of cap, a
+ * power of two); each packet is let go once it is older than window_ns behind the newest timestamp seen (or,
+ * live, behind the clock), the oldest of all first. */
 struct held;
+struct wc_sniff_order_queue {
+    struct held **ring;
+    size_t head, n, cap;
+};
+/* Size classes of recycled blocks, and the most kept per class. */
+#define WC_SNIFF_ORDER_CLASSES 2
+#define WC_SNIFF_ORDER_FREE_MAX 4096
 struct wc_sniff_order {
-    struct held **heap;
-    size_t n, cap;
+    struct wc_sniff_order_queue q[WC_SNIFF_MAX_IFACES];   /* one per source, in s->src order */
+    struct held *free[WC_SNIFF_ORDER_CLASSES];
+    size_t nfree[WC_SNIFF_ORDER_CLASSES];
+    size_t n;                     /* held in all queues */
     size_t bytes;                 /* held, with their copies */
     uint64_t window_ns;
     uint64_t newest;              /* the newest timestamp pushed */
@@ -89,8 +99,8 @@ struct wc_sniff_order {
 /* Packets wait this long behind the newest one, live: the kernel hands a block over up to
  * WC_SNIFF_BLOCK_TIMEOUT_MS late, and the interfaces are read one after the other. */
 #define WC_SNIFF_ORDER_WINDOW_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
-/* Offline, a file written by a sniffer without this stage was out of order by up to a block timeout and more. */
-#define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 2000
+/* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */
+#define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 500
 /* The most the stage holds (copies included); past it, the oldest packets leave early. */
 #define WC_SNIFF_ORDER_MAX_BYTES (64u << 20)
 
