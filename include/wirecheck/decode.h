@@ -44,6 +44,8 @@ struct wc_packet {
     int is_fragment;            /* MF set or offset != 0: transport not decoded past offset 0 */
     int more_fragments;
     uint16_t frag_offset;       /* bytes */
+    uint32_t frag_len;          /* a fragment's share of the datagram: the IP payload after the headers */
+    uint32_t l4_total;          /* first fragment of UDP: the whole datagram's UDP length (its header says) */
     /* transport */
     int has_l4;                 /* the TCP or UDP header was decoded */
     uint16_t sport, dport;
@@ -55,6 +57,15 @@ struct wc_packet {
     int sack_ok;
     int has_ts;
     uint32_t ts_val, ts_ecr;
+    /* ICMP (proto 1) or ICMPv6 (58), not a later fragment */
+    int has_icmp;
+    uint8_t icmp_type, icmp_code;
+    uint16_t icmp_id, icmp_seq;   /* echo request and reply */
+    uint8_t nd_target[16];        /* ICMPv6 neighbor solicitation and advertisement */
+    /* ARP for IPv4 over Ethernet (ethertype 0x0806) */
+    int has_arp;
+    uint16_t arp_op;              /* 1 request, 2 reply */
+    uint8_t arp_sha[6], arp_spa[4], arp_tpa[4];
     /* payload */
     uint32_t payload_len;       /* per the headers (may exceed what was captured) */
     const uint8_t *payload;     /* the captured part of it, or NULL */

@@ -48,9 +48,11 @@ void wc_flows_free(struct wc_flows *t);
 
 /* Accounts pkt, seen at ts_ns on interface iface (each interface has its own
  * flows: the same packet seen at two places is no retransmission), and writes
- * its label into label[0..len). Returns 0; -EPROTONOSUPPORT (empty label) when
- * pkt is not TCP or UDP; -ENOSPC when the flow is new and the table is full
- * (label "untracked: flow table full"). */
+ * its label into label[0..len): every packet gets one. Returns 0;
+ * -EPROTONOSUPPORT when pkt is not TCP or UDP (labelled still: an ICMP, ICMPv6
+ * or ARP message, an IP fragment "IPv4 fragment 2 of 45, datagram id 0x1a2b",
+ * or the protocol's number); -ENOSPC when the flow is new and the table is
+ * full (label "untracked: flow table full"). */
 int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const struct wc_packet *pkt,
                    char *label, size_t len);
 

@@ -98,8 +98,26 @@ static int decode_l4(struct cursor *c, uint32_t l4len, struct wc_packet *pkt)
 {
     size_t hl;
 
+    if (pkt->is_fragment)
+        pkt->frag_len = l4len;
     if (pkt->is_fragment && pkt->frag_offset != 0)
         return 0;
+    if (pkt->proto == 1 || pkt->proto == 58) {
+        if (!cur_need(c, 4))
+            return fail(pkt, pkt->proto == 1 ? "ICMP header truncated" : "ICMPv6 header truncated");
+        pkt->has_icmp = 1;
+        pkt->icmp_type = get8(c);
+        pkt->icmp_code = get8(c);
+        skip(c, 2);
+        if (cur_need(c, 4)) {
+            pkt->icmp_id = get16(c);
+            pkt->icmp_seq = get16(c);
+            /* Neighbor solicitation and advertisement: 4 bytes (read above), then the target. */
+            if (pkt->proto == 58 && (pkt->icmp_type == 135 || pkt->icmp_type == 136) && cur_need(c, 16))
+                get_bytes(c, pkt->nd_target, 16);
+        }
+        return 0;
+    }
     if (pkt->proto == 6) {
         struct cursor o;
 
@@ -133,9 +151,12 @@ static int decode_l4(struct cursor *c, uint32_t l4len, struct wc_packet *pkt)
         ulen = get16(c);
         skip(c, 2);
         hl = 8;
-        if (ulen < 8 || ulen > l4len)
+        /* The first fragment of a larger datagram carries its UDP header: the length is the whole datagram's. */
+        if (ulen < 8 || (ulen > l4len && !pkt->more_fragments))
             return fail(pkt, "UDP length outside the IP payload");
-        if (!pkt->more_fragments)
+        if (pkt->more_fragments)
+            pkt->l4_total = ulen;
+        else
             l4len = ulen;
     } else {
         return 0;
@@ -240,8 +261,35 @@ static int decode_ipv6(struct cursor *c, struct wc_packet *pkt)
     return decode_l4(&l4, plen, pkt);
 }
 
+/* ARP for IPv4 over Ethernet; other hardware or protocol types are left undecoded. */
+static int decode_arp(struct cursor *c, struct wc_packet *pkt)
+{
+    uint16_t htype, ptype;
+    uint8_t hlen, plen;
+
+    if (!cur_need(c, 8))
+        return fail(pkt, "ARP header truncated");
+    htype = get16(c);
+    ptype = get16(c);
+    hlen = get8(c);
+    plen = get8(c);
+    pkt->arp_op = get16(c);
+    if (htype != 1 || ptype != 0x0800 || hlen != 6 || plen != 4)
+        return 0;
+    if (!cur_need(c, 20))
+        return fail(pkt, "ARP addresses truncated");
+    pkt->has_arp = 1;
+    get_bytes(c, pkt->arp_sha, 6);
+    get_bytes(c, pkt->arp_spa, 4);
+    skip(c, 6);
+    get_bytes(c, pkt->arp_tpa, 4);
+    return 0;
+}
+
 static int decode_ethertype(struct cursor *c, struct wc_packet *pkt)
 {
+    if (pkt->ethertype == 0x0806)
+        return decode_arp(c, pkt);
     if (pkt->ethertype == 0x0800)
         return decode_ipv4(c, pkt);
     if (pkt->ethertype == 0x86DD)

@@ -17,6 +17,7 @@ struct wc_flows {
     size_t nbuckets;              /* a power of two */
     uint64_t untracked;
     uint32_t last;                /* the flow found last, or NIL */
+    struct frag_slot frags[WC_FRAG_SLOTS];   /* datagrams being fragmented, by a hash of their id */
 };
 
 struct wc_flows *wc_flows_new(size_t max_flows)
@@ -153,6 +154,26 @@ static struct flow *flow_lookup(struct wc_flows *t, uint32_t iface, uint64_t ts,
     return f;
 }
 
+/* The slot of pkt's datagram: found, or taken over (a direct-mapped table: an old datagram is forgotten). */
+static struct frag_slot *frag_slot(struct wc_flows *t, uint32_t iface, const struct wc_packet *p)
+{
+    size_t alen = p->ip_version == 4 ? 4 : 16;
+    uint32_t h = p->ip_id * 2654435761u ^ iface * 40503u ^ p->src[alen - 1] * 131u ^ p->dst[alen - 1];
+    struct frag_slot *s = &t->frags[h & (WC_FRAG_SLOTS - 1)];
+
+    if (s->used && s->iface == iface && s->id == p->ip_id && s->proto == p->proto &&
+        memcmp(s->src, p->src, alen) == 0 && memcmp(s->dst, p->dst, alen) == 0)
+        return s;
+    memset(s, 0, sizeof *s);
+    s->used = 1;
+    s->iface = iface;
+    s->id = p->ip_id;
+    s->proto = p->proto;
+    memcpy(s->src, p->src, alen);
+    memcpy(s->dst, p->dst, alen);
+    return s;
+}
+
 int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const struct wc_packet *pkt,
                    char *label, size_t len)
 {
@@ -161,8 +182,15 @@ int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const str
 
     if (len)
         label[0] = '\0';
-    if (!pkt->has_l4 || (pkt->proto != 6 && pkt->proto != 17))
+    if (!pkt->has_l4 || (pkt->proto != 6 && pkt->proto != 17)) {
+        if (pkt->is_fragment && pkt->frag_offset != 0)
+            wc_frag_label(frag_slot(t, iface, pkt), pkt, label, len);
+        else
+            wc_other_label(pkt, label, len);
+        if (pkt->is_fragment && pkt->frag_offset == 0 && len)
+            wc_frag_label(frag_slot(t, iface, pkt), pkt, label, len);
         return -EPROTONOSUPPORT;
+    }
     if (!(f = flow_lookup(t, iface, ts_ns, pkt, &dir))) {
         t->untracked++;
         if (len)
@@ -171,5 +199,8 @@ int wc_flows_track(struct wc_flows *t, uint32_t iface, uint64_t ts_ns, const str
     }
     f->s.last_ns = ts_ns;
     wc_flow_label(f, dir, ts_ns, pkt, label, len);
+    /* The first fragment of a datagram: its flow's label, then which fragment it is. */
+    if (pkt->is_fragment)
+        wc_frag_label(frag_slot(t, iface, pkt), pkt, label, len);
     return 0;
 }

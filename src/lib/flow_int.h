@@ -16,7 +16,16 @@ struct dir_state {
     uint32_t syn_seq, fin_seq;
     uint32_t hole_lo, hole_hi;    /* bytes never seen below nxt */
     uint64_t hole_ns;             /* when the hole appeared */
-    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1;
+    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1, has_last : 1,
+        has_ack : 1;
+    /* The last segment sent this way, to tell a copy made by the network (same IP ID, or the same bytes where
+     * there is no IP ID) from a retransmission by the sender. */
+    uint16_t last_ip_id, last_win;
+    uint8_t last_flags;
+    uint32_t last_seq, last_ack, last_len, last_tsval;
+    /* Duplicate ACKs: the ACK number and window of the last ACK sent this way, and how many repeated it. */
+    uint32_t ack, dupacks;
+    uint16_t win;
     uint32_t udp_max;             /* highest --seq number seen */
     uint64_t seen[WC_SEQ_WINDOW / 64];
 };
@@ -31,5 +40,25 @@ struct flow {
 /* Updates f with pkt, seen in direction dir (0: as the flow's first packet went), and writes its label into
  * label[0..len) (NUL-terminated, possibly empty). */
 void wc_flow_label(struct flow *f, int dir, uint64_t ts_ns, const struct wc_packet *pkt, char *label, size_t len);
+
+/* Datagrams whose fragments are followed at once (a power of two). */
+#define WC_FRAG_SLOTS 64
+
+/* A datagram being fragmented, as seen at one interface: what its fragments' labels need. */
+struct frag_slot {
+    uint32_t iface;
+    uint8_t src[16], dst[16];
+    uint32_t id;                  /* IPv4: the 16-bit IP ID; IPv6: the fragment header's identification */
+    uint8_t proto;
+    uint8_t used;
+    uint32_t frag_len;            /* a non-last fragment's share (all but the last have the same) */
+    uint32_t total;               /* the datagram's transport length, 0: not known yet */
+};
+
+/* The label of a fragment of p, knowing the slot of its datagram (updated here), appended to label[0..len):
+ * "IPv4 fragment 2 of 45, datagram id 0x1a2b". */
+void wc_frag_label(struct frag_slot *slot, const struct wc_packet *p, char *label, size_t len);
+/* The label of a packet outside any flow: ICMP, ICMPv6 (with neighbor discovery), ARP, other protocols. */
+void wc_other_label(const struct wc_packet *p, char *label, size_t len);
 
 #endif

@@ -1,57 +1,11 @@
 /* flow_label.c - the labels: TCP (handshake, data, retransmission, out-of-order, FIN/RST) and UDP --seq (loss,
  * duplicates, reordering) state machines, one label per packet. A new label goes here. */
 #include "flow_int.h"
+#include "label_int.h"
 
 #include "wirecheck/seq.h"
 
 #include <string.h>
-
-/* A label under construction. Labels are built by hand, not with snprintf, which was a third of the
- * sniffer's per-packet cost. Appends stop at the end of the buffer, which always ends in a NUL. */
-struct lbl {
-    char *s;
-    size_t n, cap;
-};
-
-static void put_mem(struct lbl *l, const char *str, size_t k)
-{
-    if (l->cap == 0)
-        return;
-    if (k > l->cap - 1 - l->n)
-        k = l->cap - 1 - l->n;
-    memcpy(l->s + l->n, str, k);
-    l->n += k;
-    l->s[l->n] = '\0';
-}
-
-/* Inlined, so that the length of a literal is known at compile time. */
-static inline void put_s(struct lbl *l, const char *str)
-{
-    put_mem(l, str, strlen(str));
-}
-
-static void put_u(struct lbl *l, uint32_t v)
-{
-    char t[10];
-    int i = 0;
-
-    do {
-        t[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i && l->n + 1 < l->cap)
-        l->s[l->n++] = t[--i];
-    if (l->cap)
-        l->s[l->n] = '\0';
-}
-
-/* prefix, number, suffix: the shape of most labels. */
-static void put_sus(struct lbl *l, const char *a, uint32_t v, const char *b)
-{
-    put_s(l, a);
-    put_u(l, v);
-    put_s(l, b);
-}
 
 /* Serial-number arithmetic (RFC 1982): is a before b? */
 static int seq_lt(uint32_t a, uint32_t b)
@@ -66,6 +20,15 @@ static void close_state(struct flow *f)
     f->s.close = f->d[0].fin && f->d[1].fin ? WC_CLOSE_FIN : WC_CLOSE_HALF;
 }
 
+/* A new ACK number or window sent this way: the count of duplicate ACKs starts again. */
+static void note_ack(struct dir_state *d, const struct wc_packet *p)
+{
+    d->has_ack = 1;
+    d->ack = p->ack;
+    d->win = p->window;
+    d->dupacks = 0;
+}
+
 static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_packet *p, struct lbl *l)
 {
     struct dir_state *d = &f->d[dir], *peer = &f->d[!dir];
@@ -73,6 +36,36 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
     uint8_t fl = p->tcp_flags;
     uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
 
+    /* A copy the network made: the same segment again with the same IP ID (IPv4), or with the same
+     * timestamps where there is no IP ID. A sender's retransmission gets a new IP ID and a new timestamp. */
+    if (d->has_last && p->seq == d->last_seq && p->ack == d->last_ack && plen == d->last_len &&
+        fl == d->last_flags && p->window == d->last_win &&
+        (p->ip_version == 4 ? p->ip_id == d->last_ip_id && p->ip_id != 0
+                            : seglen && p->has_ts && p->ts_val == d->last_tsval)) {
+        side->dup++;
+        if (seglen)
+            put_sus(l, "network duplicate of seq=", p->seq - (d->isn_known ? d->isn : p->seq), " len=");
+        else
+            put_sus(l, "network duplicate of ACK ack=", p->ack - (peer->isn_known ? peer->isn : p->ack), "");
+        if (seglen)
+            put_u(l, plen);
+        if (p->ip_version == 4) {
+            put_s(l, " (same IP ID ");
+            put_hex(l, p->ip_id, 4, 1);
+            put_s(l, ")");
+        } else {
+            put_s(l, " (same bytes)");
+        }
+        return;
+    }
+    d->has_last = 1;
+    d->last_seq = p->seq;
+    d->last_ack = p->ack;
+    d->last_len = plen;
+    d->last_flags = fl;
+    d->last_win = p->window;
+    d->last_ip_id = p->ip_id;
+    d->last_tsval = p->ts_val;
     side->packets++;
     side->bytes += plen;
     if (fl & WC_TCP_RST) {
@@ -112,12 +105,24 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
         return;
     }
     if (seglen == 0) {
+        /* RFC 5681: the same ACK number and window again, without data, while data is outstanding. */
+        if ((fl & WC_TCP_ACK) && d->has_ack && p->ack == d->ack && p->window == d->win && peer->isn_known &&
+            seq_lt(p->ack, peer->nxt)) {
+            d->dupacks++;
+            put_sus(l, "duplicate ACK #", d->dupacks, " ack=");
+            put_u(l, p->ack - peer->isn);
+            return;
+        }
+        if (fl & WC_TCP_ACK)
+            note_ack(d, p);
         if (peer->isn_known && (fl & WC_TCP_ACK))
             put_sus(l, "ACK ack=", p->ack - peer->isn, "");
         else
             put_s(l, "ACK");
         return;
     }
+    if (fl & WC_TCP_ACK)
+        note_ack(d, p);
     if ((fl & WC_TCP_FIN) && plen == 0 && d->fin && p->seq == d->fin_seq) {
         side->retrans++;
         put_s(l, "retransmission of FIN");
@@ -147,14 +152,16 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
                     d->has_hole = 0;
             }
         } else {
+            put_sus(l, "data seq=", rel, " len=");
+            put_u(l, plen);
             if (seq_lt(d->nxt, p->seq)) {
                 d->has_hole = 1;
                 d->hole_lo = d->nxt;
                 d->hole_hi = p->seq;
                 d->hole_ns = ts;
+                put_sus(l, ", gap of ", p->seq - d->nxt, " bytes before seq=");
+                put_u(l, rel);
             }
-            put_sus(l, "data seq=", rel, " len=");
-            put_u(l, plen);
         }
     }
     if (seq_lt(d->nxt, p->seq + seglen))

@@ -100,6 +100,12 @@ def test_packet_comments_explain_losses_and_duplicates(analysed, cell):
     assert any("rto_min" in x for x in f.comments), f.comments
     if c["proto"] == "tcp":
         assert sum(1 for p in f.packets for x in p.comments if x.startswith("retransmission")) > 0
+        # A LOST note names the exact label of the resend to look for, and that label is in the file.
+        labels = {x.rstrip("\n") for p in f.packets for x in p.comments}   # older files end them in "\n"
+        wanted = [x.split("look for '", 1)[1].split("'", 1)[0] for p in f.packets for x in p.comments
+                  if x.startswith("LOST:") and "look for '" in x]
+        assert wanted and all(w.startswith("retransmission of ") for w in wanted), wanted
+        assert [w for w in wanted if w not in labels] == [], sorted(labels)
     # a second analysis does not add the comments twice
     demo.analyze_cell(json.loads((out / "reliability" / f"{cell}.run.json").read_text()), out / c["capture"])
     again = pcapfile.read(out / c["capture"])

@@ -119,8 +119,44 @@ static void test_malformed(void)
     CHECK_EQ("unknown link type: no ip", 0, p.ip_version);
 }
 
+/* The first fragment of a 4,008-byte UDP datagram: valid, its UDP length is the whole datagram's. */
+static void test_first_udp_fragment_arp_icmp(void)
+{
+    static const uint8_t frag1[] = {
+        2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+        0x45, 0, 0x05, 0xdc, 0x1a, 0x2b, 0x20, 0x00, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        0x9c, 0x40, 0x26, 0x94, 0x0f, 0xa8, 0, 0,   /* 40000 -> 9876, UDP length 4008 */
+        'W', 'C', '0', '0', '0', '0', '0', '0', '0', '0', '0', '7', ':'};
+    static const uint8_t arp[] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06,
+        0, 1, 0x08, 0x00, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2};
+    static const uint8_t ping[] = {
+        2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        8, 0, 0, 0, 0, 77, 0, 2};
+    struct wc_packet p;
+
+    CHECK_EQ("first fragment of a large datagram", 0, wc_decode(frag1, sizeof frag1, WC_LINK_ETHERNET, &p));
+    CHECK_EQ("its l4", 1, p.has_l4);
+    CHECK_EQ("datagram length", 4008, p.l4_total);
+    CHECK_EQ("this fragment's share", 1480, p.frag_len);
+    CHECK_EQ("payload here", 1472, p.payload_len);
+    CHECK_EQ("ip id", 0x1a2b, p.ip_id);
+    CHECK_EQ("arp", 0, wc_decode(arp, sizeof arp, WC_LINK_ETHERNET, &p));
+    CHECK_EQ("arp decoded", 1, p.has_arp);
+    CHECK_EQ("arp op", 1, p.arp_op);
+    CHECK_EQ("arp target", 2, p.arp_tpa[3]);
+    CHECK_EQ("arp truncated", -1, wc_decode(arp, sizeof arp - 1, WC_LINK_ETHERNET, &p));
+    CHECK_EQ("icmp", 0, wc_decode(ping, sizeof ping, WC_LINK_ETHERNET, &p));
+    CHECK_EQ("icmp decoded", 1, p.has_icmp);
+    CHECK_EQ("icmp type", 8, p.icmp_type);
+    CHECK_EQ("icmp id", 77, p.icmp_id);
+    CHECK_EQ("icmp seq", 2, p.icmp_seq);
+}
+
 int main(void)
 {
+    test_first_udp_fragment_arp_icmp();
     test_syn_vlan();
     test_udp6();
     test_truncations(syn_vlan, sizeof syn_vlan, sizeof syn_vlan);

@@ -63,7 +63,7 @@ static void test_tcp(void)
     L("handshake 3/3 ACK", tcp(0, WC_TCP_ACK, c + 1, s + 1, 0));
     L("data seq=1 len=10", tcp(0, WC_TCP_ACK | WC_TCP_PSH, c + 1, s + 1, 10));
     L("ACK ack=11", tcp(1, WC_TCP_ACK, s + 1, c + 11, 0));
-    L("data seq=31 len=10", tcp(0, WC_TCP_ACK, c + 31, s + 1, 10));      /* 11..30 not seen yet */
+    L("data seq=31 len=10, gap of 20 bytes before seq=31", tcp(0, WC_TCP_ACK, c + 31, s + 1, 10));  /* 11..30 */
     L("out-of-order seq=11 len=10", tcp(0, WC_TCP_ACK, c + 11, s + 1, 10));
     L("retransmission of seq=1 len=10", tcp(0, WC_TCP_ACK, c + 1, s + 1, 10));
     L("data seq=1 len=5", tcp(1, WC_TCP_ACK, s + 1, c + 41, 5));
@@ -142,9 +142,120 @@ static void test_limits(void)
     wc_flows_free(t);
 }
 
+static struct wc_packet with_id(struct wc_packet p, uint16_t id)
+{
+    p.ip_id = id;
+    return p;
+}
+
+/* A copy the network made is no retransmission; repeated ACKs while data is outstanding are duplicate ACKs. */
+static void test_tcp_duplicates(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint32_t c = 100, s = 5000;
+    uint64_t ts = 0;
+
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, c, 0, 0), 1));
+    L("handshake 2/3 SYN-ACK", with_id(tcp(1, WC_TCP_SYN | WC_TCP_ACK, s, c + 1, 0), 7));
+    L("handshake 3/3 ACK", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 0), 2));
+    L("data seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    L("network duplicate of seq=1 len=100 (same IP ID 0x0003)", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    L("retransmission of seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 4));
+    L("data seq=201 len=100, gap of 100 bytes before seq=201", with_id(tcp(0, WC_TCP_ACK, c + 201, s + 1, 100), 5));
+    L("ACK ack=101", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 8));
+    L("duplicate ACK #1 ack=101", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 9));
+    L("network duplicate of ACK ack=101 (same IP ID 0x0009)", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 9));
+    L("duplicate ACK #2 ack=101", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 10));
+    L("retransmission of seq=101 len=100", with_id(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 6));
+    L("ACK ack=301", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 301, 0), 11));
+    /* Nothing outstanding: the same ACK again is a window probe answer or keep-alive, not a duplicate ACK. */
+    L("ACK ack=301", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 301, 0), 12));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client retransmissions", 2, f->side[0].retrans);
+    CHECK_EQ("client network duplicates", 1, f->side[0].dup);
+    CHECK_EQ("server network duplicates", 1, f->side[1].dup);
+    wc_flows_free(t);
+}
+
+/* 10.0.0.1 -> 10.0.0.2, IPv4 id 0x1a2b, a fragment of `len` bytes at `off`. */
+static struct wc_packet frag(uint8_t proto, uint16_t off, uint32_t len, int more)
+{
+    struct wc_packet p = udp(0, NULL, 0);
+
+    p.proto = proto;
+    p.has_l4 = 0;
+    p.ip_id = 0x1a2b;
+    p.is_fragment = 1;
+    p.more_fragments = more;
+    p.frag_offset = off;
+    p.frag_len = len;
+    return p;
+}
+
+static void test_fragments_and_other(void)
+{
+    static const uint8_t tag[] = "WC0000000007:abc";
+    struct wc_flows *t = wc_flows_new(16);
+    struct wc_packet p;
+    uint64_t ts = 0;
+
+    /* A 4,008-byte UDP datagram in three fragments of 1,480, 1,480 and 1,048 bytes. */
+    p = udp(0, tag, 1472);
+    p.payload_caplen = sizeof tag - 1;
+    p.ip_id = 0x1a2b;
+    p.is_fragment = p.more_fragments = 1;
+    p.frag_len = 1480;
+    p.l4_total = 4008;
+    L("udp seq=7, IPv4 fragment 1 of 3, datagram id 0x1a2b", p);
+    L("IPv4 fragment 2 of 3, datagram id 0x1a2b", frag(17, 1480, 1480, 1));
+    L("IPv4 fragment 3 of 3 (last), datagram id 0x1a2b", frag(17, 2960, 1048, 0));
+    /* Without the first: the last tells the length, not the share. */
+    p = frag(1, 2960, 100, 0);
+    p.ip_id = 0x0042;
+    L("IPv4 fragment at offset 2960 (last), datagram id 0x0042", p);
+
+    memset(&p, 0, sizeof p);
+    p.ip_version = 4;
+    p.proto = 1;
+    p.has_icmp = 1;
+    p.icmp_type = 3;
+    p.icmp_code = 3;
+    L("ICMP destination unreachable (port unreachable)", p);
+    p.icmp_type = 8;
+    p.icmp_code = 0;
+    p.icmp_id = 77;
+    p.icmp_seq = 2;
+    L("ICMP echo request id=77 seq=2", p);
+    p.ip_version = 6;
+    p.proto = 58;
+    p.icmp_type = 135;
+    memset(p.nd_target, 0, sizeof p.nd_target);
+    p.nd_target[0] = 0xfe;
+    p.nd_target[1] = 0x80;
+    p.nd_target[15] = 1;
+    L("ICMPv6 neighbor solicitation for fe80::1", p);
+    p.icmp_type = 143;
+    L("ICMPv6 multicast listener report v2", p);
+
+    memset(&p, 0, sizeof p);
+    p.ethertype = 0x0806;
+    p.has_arp = 1;
+    p.arp_op = 1;
+    memcpy(p.arp_spa, (const uint8_t[]){10, 0, 0, 1}, 4);
+    memcpy(p.arp_tpa, (const uint8_t[]){10, 0, 0, 2}, 4);
+    L("ARP who-has 10.0.0.2 tell 10.0.0.1", p);
+    p.arp_op = 2;
+    memcpy(p.arp_sha, (const uint8_t[]){0x02, 0, 0, 0, 0xab, 0x01}, 6);
+    L("ARP reply 10.0.0.1 is-at 02:00:00:00:ab:01", p);
+    wc_flows_free(t);
+}
+
 int main(void)
 {
     test_tcp();
+    test_tcp_duplicates();
+    test_fragments_and_other();
     test_udp();
     test_limits();
     return check_done("test_flow");

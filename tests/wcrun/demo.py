@@ -390,6 +390,20 @@ def capture_retransmissions(pkts):
     return out
 
 
+def resend_label(entries, e):
+    """The sniffer's label of the resend of lost TCP segment e: 'retransmission of seq=S len=L' with S relative
+    to the sender's SYN (as the labels count), 'retransmission of SYN' or '... of FIN'."""
+    flags = e.get("flags", "")
+    if "S" in flags:
+        return "retransmission of SYN-ACK" if "A" in flags else "retransmission of SYN"
+    if not e.get("payload"):
+        return "retransmission of FIN"
+    syn = next((x for x in entries if x.get("proto") == e["proto"] and x.get("sport") == e.get("sport")
+                and "S" in x.get("flags", "")), None)
+    isn = syn["seq"] if syn else e["seq"] - 1
+    return f"retransmission of seq={(e['seq'] - isn) & 0xFFFFFFFF} len={e['payload']}"
+
+
 def network_notes(led, pkts, proto):
     """Packet comments from the ledger: which sent packets the router lost, which arrivals it duplicated."""
     index = {(iface, ts): i for i, iface, ts, _, _ in pkts}
@@ -403,8 +417,9 @@ def network_notes(led, pkts, proto):
             if i is None:
                 continue
             if proto == "tcp":
-                why = ("TCP notices the missing bytes and sends them again: look for 'retransmission of seq=' "
-                       "from this side" if e.get("payload") or set(e.get("flags", "")) & {"S", "F"} else
+                why = ("TCP notices the missing bytes and sends them again: look for "
+                       f"'{resend_label(led.entries[direction], e)}' from this side"
+                       if e.get("payload") or set(e.get("flags", "")) & {"S", "F"} else
                        "a lost pure ACK is never resent; a later ACK covers it")
             else:
                 tag = e.get("tag", "")
