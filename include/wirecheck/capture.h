@@ -38,6 +38,7 @@ struct wc_sniff_config {
     const char *write_file;      /* output, or NULL for none; "-" is stdout */
     const struct wc_sniff_split *split;   /* one-capture-point files beside it (pcapng only) */
     size_t nsplit;
+    int relabel;                 /* offline: drop the input's packet comments, write only our labels */
     enum wc_sniff_format format;
     const char *filter;          /* BPF for every handle, or NULL */
     int snaplen;

@@ -160,13 +160,13 @@ static int ng_write(struct wc_sniff *s, const struct source *src, const struct r
     size_t n = strlen(label), at = (size_t)(src - s->src);
     int r = 0;
 
-    /* The input's comments stay; the label joins them unless one of them says it already. */
-    if (rec->in)
+    /* The input's comments stay (unless relabelling); the label joins them unless one says it already. */
+    if (rec->in && !s->cfg->relabel)
         for (size_t i = 0; i < rec->in->ncomments; i++) {
             comments[e.ncomments].s = rec->in->comments[i].s;
             comments[e.ncomments++].len = rec->in->comments[i].len;
         }
-    if (n && !(rec->in && has_comment(rec->in, label, n))) {
+    if (n && !(rec->in && !s->cfg->relabel && has_comment(rec->in, label, n))) {
         comments[e.ncomments].s = label;
         comments[e.ncomments++].len = n;
     }

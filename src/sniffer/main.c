@@ -19,6 +19,7 @@ static void usage(void)
            "  -i, --interface IFACE[@NETNS]  capture on IFACE, inside /run/netns/NETNS if given (repeatable)\n"
            "  -r, --read FILE         read a pcap or pcapng file (\"-\": stdin) instead and label it,\n"
            "                          each of its interfaces apart (the -w copy keeps them)\n"
+           "      --relabel           with -r: drop the input's packet comments, keep only our labels\n"
            "  -w, --write FILE        write the capture to FILE (\"-\": stdout); it is written as\n"
            "                          FILE" ".partial and renamed to FILE only once it is complete\n"
            "      --split IFACE=FILE  also write IFACE's packets alone to FILE (pcapng; repeatable):\n"
@@ -113,6 +114,7 @@ enum {
     OPT_DESCRIBE,
     OPT_COMMENT,
     OPT_SPLIT,
+    OPT_RELABEL,
     OPT_READY,
     OPT_JSON,
     OPT_MAX_FLOWS,
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
         {"buffer-size", required_argument, NULL, 'B'}, {"count", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'G'},  {"describe", required_argument, NULL, OPT_DESCRIBE},
         {"comment", required_argument, NULL, OPT_COMMENT}, {"split", required_argument, NULL, OPT_SPLIT},
+        {"relabel", no_argument, NULL, OPT_RELABEL},
         {"ready-file", required_argument, NULL, OPT_READY},
         {"verbose", no_argument, NULL, 'v'},         {"json", required_argument, NULL, OPT_JSON},
         {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
@@ -214,6 +217,7 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_READY: cfg.ready_file = optarg; break;
+        case OPT_RELABEL: cfg.relabel = 1; break;
         case 'v': cfg.print = stdout; break;
         case OPT_JSON: json_file = optarg; break;
         case OPT_MAX_FLOWS:
@@ -241,6 +245,10 @@ int main(int argc, char **argv)
     }
     if (cfg.format == WC_FORMAT_PCAP && cfg.nifaces > 1) {
         wc_usage_error("--format pcap holds one interface; use pcapng for %zu", cfg.nifaces);
+        goto out;
+    }
+    if (cfg.relabel && !cfg.read_file) {
+        wc_usage_error("--relabel goes with -r: a live capture has no comments to drop");
         goto out;
     }
     if (cfg.format == WC_FORMAT_PCAP && cfg.nsplit) {

@@ -20,7 +20,7 @@ RETRANS = SAMPLES / "tcp-retransmissions.pcapng"
 UDP_LOSS = SAMPLES / "udp-loss-reorder.pcapng"
 REL = ROOT / "tests" / "data" / "reliability"
 README_SVG = SAMPLES / "ladder-retransmission.svg"
-README_ARGS = dict(start="#400", end="#445", max_arrows=0,
+README_ARGS = dict(start="#331", end="#445", max_arrows=0,
                    title="A lost segment and its retransmission (captures/samples/tcp-retransmissions.pcapng)")
 NS = "{http://www.w3.org/2000/svg}"
 CLIENT, SERVER = ["10.71.1.2", "fd00:71:1::2"], ["10.71.2.2", "fd00:71:2::2"]
@@ -76,9 +76,9 @@ def test_the_lossy_sample_crosses_where_the_ledger_says():
 
 
 def test_window_counts_the_packets_in_it():
-    dg = ladder.draw(str(RETRANS), start="#400", end="#445", max_arrows=0)
+    dg = ladder.draw(str(RETRANS), start="#331", end="#445", max_arrows=0)
     every = ladder.draw(str(RETRANS), max_arrows=0)
-    first = next(i for i, a in enumerate(every.arrows) if 400 in a.frames)
+    first = next(i for i, a in enumerate(every.arrows) if 331 in a.frames)
     last = next(i for i, a in enumerate(every.arrows) if 445 in a.frames)
     assert structure(dg.svg)["arrows"] == last - first + 1 == len(dg.arrows)
     assert (dg.before, dg.after) == (first, len(every.arrows) - last - 1)
