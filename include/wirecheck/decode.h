@@ -29,6 +29,9 @@ enum {
 };
 
 struct wc_packet {
+    /* where the capture point saw it go: 0 unknown, 1 inbound, 2 outbound (pcapng epb_flags bits 0-1); set by
+     * the caller after wc_decode, which leaves it 0 */
+    uint8_t link_dir;
     /* link layer */
     int has_eth;
     uint8_t eth_src[6], eth_dst[6];

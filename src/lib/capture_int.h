@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #define WC_SNIFF_ERRBUF_SIZE 1024
+/* How a section comment saying what its file holds begins; an input's is not copied (it was about the input). */
+#define WC_SNIFF_THIS_FILE "this file: "
 
 struct wc_sniff;
 

@@ -57,7 +57,9 @@ static int open_writer(struct wc_sniff *s, struct wc_pcapng **out, const char *p
     if (!(comments = calloc(s->nin_comments + cfg->ncomments + 2, sizeof *comments)))
         return wc_sniff_fail(s, -ENOMEM, "out of memory");
     for (size_t i = 0; i < s->nin_comments; i++)
-        comments[n++] = s->in_comments[i];
+        /* What the input said about itself ("this file: ...") is not true of this one. */
+        if (strncmp(s->in_comments[i], WC_SNIFF_THIS_FILE, strlen(WC_SNIFF_THIS_FILE)) != 0)
+            comments[n++] = s->in_comments[i];
     for (size_t i = 0; i < cfg->ncomments; i++)
         comments[n++] = cfg->comments[i];
     if (extra)
@@ -113,7 +115,7 @@ static int ng_open(struct wc_sniff *s)
         const char *extra = NULL;
 
         if (cfg->nsplit) {
-            snprintf(line, sizeof line, "this file: all %zu capture points, for matching them packet by packet; "
+            snprintf(line, sizeof line, WC_SNIFF_THIS_FILE "all %zu capture points, for matching them packet by packet; "
                      "Wireshark's TCP analysis mixes capture points up, open a file of one for it", s->nsrc);
             extra = line;
         }
@@ -127,7 +129,7 @@ static int ng_open(struct wc_sniff *s)
 
         if (!ng->side_path[i])
             continue;
-        snprintf(line, sizeof line, "this file: one capture point, interface %zu of the sniffer: %s%s%s%s",
+        snprintf(line, sizeof line, WC_SNIFF_THIS_FILE "one capture point, interface %zu of the sniffer: %s%s%s%s",
                  i, src->out_name ? src->out_name : "?", src->out_desc ? " (" : "",
                  src->out_desc ? src->out_desc : "", src->out_desc ? ")" : "");
         if ((r = open_writer(s, &ng->side[i], ng->side_path[i], line, i, i + 1, &ng->side_ifid[i])) < 0)

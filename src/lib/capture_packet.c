@@ -26,6 +26,7 @@ void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *r
     ok = wc_decode(rec->data, rec->caplen, src->linktype, &pkt) == 0;
     /* Offline, the file knows the direction (and more flags); live, the MAC tells. */
     flags = rec->in ? rec->in->flags : direction(src, &pkt);
+    pkt.link_dir = (uint8_t)(flags & 3u);
     if (!ok) {
         s->malformed++;
         snprintf(label, sizeof label, "malformed: %s", pkt.reason);

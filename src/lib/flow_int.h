@@ -17,7 +17,11 @@ struct dir_state {
     uint32_t hole_lo, hole_hi;    /* bytes never seen below nxt */
     uint64_t hole_ns;             /* when the hole appeared */
     unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1, has_last : 1,
-        has_ack : 1;
+        has_ack : 1, id_known : 1, ids_count : 1, ts_known : 1;
+    /* The latest-sent segment seen this way, by its IPv4 ID (Linux counts it up per packet of a socket) or
+     * its TCP timestamp: a segment below nxt sent before it was overtaken, one sent after it is a resend. */
+    uint16_t max_id, hole_id;     /* hole_id, hole_tsval: of the segment that opened the hole */
+    uint32_t max_tsval, hole_tsval;
     /* The last segment sent this way, to tell a copy made by the network (same IP ID, or the same bytes where
      * there is no IP ID) from a retransmission by the sender. */
     uint16_t last_ip_id, last_win;
@@ -27,6 +31,8 @@ struct dir_state {
     uint32_t ack, dupacks;
     uint16_t win;
     uint32_t udp_max;             /* highest --seq number seen */
+    uint32_t last_tag;            /* the last --seq number seen, and its datagram's IPv4 ID */
+    uint16_t last_udp_id;
     uint64_t seen[WC_SEQ_WINDOW / 64];
 };
 

@@ -20,6 +20,50 @@ static void close_state(struct flow *f)
     f->s.close = f->d[0].fin && f->d[1].fin ? WC_CLOSE_FIN : WC_CLOSE_HALF;
 }
 
+/* Was p sent before the latest-sent segment seen this way (1), after it (0), or is it not known (-1)? Then
+ * p becomes the latest if it is. */
+static int sent_earlier(struct dir_state *d, const struct wc_packet *p)
+{
+    int r = -1;
+
+    if (p->ip_version == 4 && p->ip_id) {
+        int16_t delta = (int16_t)(uint16_t)(p->ip_id - d->max_id);
+
+        /* Only IDs seen counting up (a step of 1 to 64) are an order; random IDs are not. */
+        if (d->id_known && delta > 0 && delta <= 64)
+            d->ids_count = 1;
+        else if (d->id_known && (delta > 4096 || delta < -4096))
+            d->ids_count = 0;
+        if (d->ids_count && delta != 0)
+            r = delta < 0;
+        if (!d->id_known || delta > 0) {
+            d->max_id = p->ip_id;
+            d->id_known = 1;
+        }
+        if (r >= 0)
+            return r;
+    }
+    if (p->has_ts) {
+        if (d->ts_known && p->ts_val != d->max_tsval)
+            r = seq_lt(p->ts_val, d->max_tsval);
+        if (!d->ts_known || r == 0) {
+            d->max_tsval = p->ts_val;
+            d->ts_known = 1;
+        }
+    }
+    return r;
+}
+
+/* Was p sent before the segment that opened the hole (1), after it (0), or is it not known (-1)? */
+static int sent_before_hole(const struct dir_state *d, const struct wc_packet *p)
+{
+    if (p->ip_version == 4 && p->ip_id && d->ids_count && d->hole_id && p->ip_id != d->hole_id)
+        return (int16_t)(uint16_t)(p->ip_id - d->hole_id) < 0;
+    if (p->has_ts && d->ts_known && p->ts_val != d->hole_tsval)
+        return seq_lt(p->ts_val, d->hole_tsval);
+    return -1;
+}
+
 /* A new ACK number or window sent this way: the count of duplicate ACKs starts again. */
 static void note_ack(struct dir_state *d, const struct wc_packet *p)
 {
@@ -35,6 +79,7 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
     struct wc_flow_side *side = &f->s.side[dir];
     uint8_t fl = p->tcp_flags;
     uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
+    int sent_before;
 
     /* A copy the network made: the same segment again with the same IP ID (IPv4), or with the same
      * timestamps where there is no IP ID. A sender's retransmission gets a new IP ID and a new timestamp. */
@@ -58,6 +103,7 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
         }
         return;
     }
+    sent_before = sent_earlier(d, p);
     d->has_last = 1;
     d->last_seq = p->seq;
     d->last_ack = p->ack;
@@ -137,7 +183,11 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
              * filling it later than one RTT is the sender repairing a loss. */
             int late = f->s.rtt_ns && ts - d->hole_ns > f->s.rtt_ns;
 
-            if (in_hole && !late) {
+            /* Where the sender's order is known (IP ID, timestamp), it decides: in the hole, sent before the
+             * segment that opened it is reordering, sent after it a resend; else the hole and the RTT. */
+            int before = in_hole ? sent_before_hole(d, p) : sent_before;
+
+            if (before == 1 || (before < 0 && in_hole && !late)) {
                 side->ooo++;
                 put_sus(l, "out-of-order seq=", rel, " len=");
                 put_u(l, plen);
@@ -159,6 +209,8 @@ static void label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pack
                 d->hole_lo = d->nxt;
                 d->hole_hi = p->seq;
                 d->hole_ns = ts;
+                d->hole_id = p->ip_id;
+                d->hole_tsval = p->ts_val;
                 put_sus(l, ", gap of ", p->seq - d->nxt, " bytes before seq=");
                 put_u(l, rel);
             }
@@ -210,18 +262,45 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, struct
         return;
     }
     if (s == m || (s < m && m - s < WC_SEQ_WINDOW && seen_test(d, s))) {
-        side->dup++;
-        put_sus(l, "udp seq=", s, " duplicate");
+        /* The network's copy keeps the IPv4 ID; a second datagram the sender made with this tag (a server
+         * answering both copies of a request) has its own. */
+        int copy = p->ip_version != 4 || !p->ip_id || (s == d->last_tag && p->ip_id == d->last_udp_id);
+
+        d->last_tag = s;
+        d->last_udp_id = p->ip_id;
+        if (copy && p->link_dir != 2) {
+            side->dup++;
+            put_sus(l, "udp seq=", s, " duplicate");
+            if (p->ip_version == 4 && p->ip_id) {
+                put_s(l, " (same IP ID ");
+                put_hex(l, p->ip_id, 4, 1);
+                put_s(l, ")");
+            }
+        } else {
+            put_sus(l, "udp seq=", s, " again (another datagram with this tag)");
+        }
         return;
     }
+    d->last_tag = s;
+    d->last_udp_id = p->ip_id;
     if (s < m) {
         side->reordered++;
         if (side->lost)
             side->lost--;
         if (m - s < WC_SEQ_WINDOW)
             seen_set(d, s);
-        put_sus(l, "udp seq=", s, " reordered (after ");
-        put_sus(l, "", m, ")");
+        /* Where it was sent, the order is the sender's; the first sender numbers its datagrams in order, so
+         * out of order on arrival they were reordered on the way; the answers echo the tags in the order the
+         * requests came, so their order may be either link's doing. */
+        if (p->link_dir == 2)
+            put_sus(l, "udp seq=", s, " sent after seq=");
+        else if (dir == 0)
+            put_sus(l, "udp seq=", s, " reordered (after ");
+        else
+            put_sus(l, "udp seq=", s, " after seq=");
+        put_u(l, m);
+        if (p->link_dir != 2)
+            put_s(l, dir == 0 ? ")" : " (the requests or these answers were reordered)");
         return;
     }
     /* Moving the window: numbers that drop out of it are forgotten. */

@@ -120,6 +120,20 @@ static void test_udp(void)
     CHECK_EQ("lost (both gaps filled later)", 0, f->side[0].lost);
     CHECK_EQ("dup", 1, f->side[0].dup);
     CHECK_EQ("reordered", 2, f->side[0].reordered);
+    /* The answers (direction 1) echo the tags in the order the requests came: out of order, either link
+     * may have done it; where they were sent (outbound), the order is the sender's. */
+    wc_seq_encode(b, 9);
+    L("udp seq=9", udp(1, b, 20));
+    wc_seq_encode(b, 8);
+    L("udp seq=8 after seq=9 (the requests or these answers were reordered)", udp(1, b, 20));
+    {
+        struct wc_packet out;
+
+        wc_seq_encode(b, 1);
+        out = udp(1, b, 20);
+        out.link_dir = 2;
+        L("udp seq=1 sent after seq=9", out);
+    }
     wc_flows_free(t);
 }
 
