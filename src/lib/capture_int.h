@@ -81,13 +81,14 @@ struct wc_sniff_order_queue {
     struct held **ring;
     size_t head, n, cap;
 };
-/* Size classes of recycled blocks, and the most kept per class. */
+/* Size classes of recycled blocks, and the most bytes kept on their free lists. */
 #define WC_SNIFF_ORDER_CLASSES 2
-#define WC_SNIFF_ORDER_FREE_MAX 4096
+#define WC_SNIFF_ORDER_FREE_BYTES (16u << 20)
 struct wc_sniff_order {
     struct wc_sniff_order_queue q[WC_SNIFF_MAX_IFACES];   /* one per source, in s->src order */
     struct held *free[WC_SNIFF_ORDER_CLASSES];
     size_t nfree[WC_SNIFF_ORDER_CLASSES];
+    size_t free_bytes;
     size_t n;                     /* held in all queues */
     size_t bytes;                 /* held, with their copies */
     uint64_t window_ns;

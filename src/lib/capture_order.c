@@ -39,6 +39,7 @@ static struct held *block_get(struct wc_sniff_order *o, size_t tail)
     if (c >= 0 && (x = o->free[c])) {
         o->free[c] = x->next;
         o->nfree[c]--;
+        o->free_bytes -= sizeof *x + class_tail[c];
         return x;
     }
     if (!(x = malloc(sizeof *x + (c >= 0 ? class_tail[c] : tail))))
@@ -49,13 +50,18 @@ static struct held *block_get(struct wc_sniff_order *o, size_t tail)
 
 static void block_put(struct wc_sniff_order *o, struct held *x)
 {
-    if (x->cls < 0 || o->nfree[x->cls] >= WC_SNIFF_ORDER_FREE_MAX) {
+    size_t size = sizeof *x + (x->cls >= 0 ? class_tail[x->cls] : 0);
+
+    /* Kept up to a bound in bytes: freeing each block past a small count made malloc give the heap's top
+     * back to the kernel and take it again, a page fault every few packets. */
+    if (x->cls < 0 || o->free_bytes + size > WC_SNIFF_ORDER_FREE_BYTES) {
         free(x);
         return;
     }
     x->next = o->free[x->cls];
     o->free[x->cls] = x;
     o->nfree[x->cls]++;
+    o->free_bytes += size;
 }
 
 static int before(const struct held *a, const struct held *b)
