@@ -338,6 +338,7 @@ def judge_backpressure(env, judge, before, sent, stalled):
 
 LEAVE = {
     "close-midline": "closes after half a line",
+    "fin-then-close": "sends 100 KB of lines, half-closes and closes at once (its replies meet an RST)",
     "close-pending": "sends 1 MB of lines and closes without reading the replies",
     "reset-midline": "resets (RST) after half a line",
     "reset-pending": "sends 1 MB of lines and resets (RST) without reading the replies",
@@ -374,6 +375,9 @@ def test_server_outlives_clients_that_leave_early(env, sut, judge, how):
     s = env.connect(port)
     if how.endswith("midline"):
         s.sendall(b"half a li")
+    elif how == "fin-then-close":
+        s.sendall(b"line\n" * 20000 + b"mid")
+        s.shutdown(socket.SHUT_WR)
     elif how.endswith("pending"):
         s.setblocking(False)
         push_until_stalled(s, stall=0.5, limit=1 << 20)
