@@ -45,9 +45,9 @@ def wirecheck_version(bins):
 class Capture:
     """The sniffer on the client's and the server's interface, from start() to stop() (SIGTERM)."""
 
-    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None):
+    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None, snaplen=None):
         self.sniffer, self.topo, self.path = sniffer, topo, pathlib.Path(path)
-        self.comments, self.bpf, self.logdir = comments, bpf, logdir
+        self.comments, self.bpf, self.logdir, self.snaplen = comments, bpf, logdir, snaplen
         self.ready = self.path.with_name(self.path.name + ".ready")
         self.p = None
 
@@ -64,6 +64,8 @@ class Capture:
             a += ["--comment", text]
         if self.bpf:
             a += ["-f", self.bpf]
+        if self.snaplen:
+            a += ["-s", str(self.snaplen)]
         return a
 
     def start(self, timeout=10.0):
@@ -138,9 +140,12 @@ class Scenario:
             lines += [f"note: {n}" for n in self.notes]
         return lines
 
-    def start_capture(self, bpf=None):
+    def start_capture(self, bpf=None, snaplen=None):
+        """Starts the two-sided capture; a BPF filter or a snaplen keeps a scenario that streams 100 MB from
+        writing (and the ledger from reading) every byte of it."""
         t0 = time.monotonic()
         self.capture = Capture(self.bins["sniffer"], self.topo, self.pcapng, self.comments(), bpf=bpf,
+                               snaplen=snaplen,
                                logdir=str(self.logdir)).start()
         self.timings["capture_start_s"] = time.monotonic() - t0
         return self.capture
