@@ -87,19 +87,23 @@ class Interrupt:
     def __init__(self):
         self.signum = None
         self.child = None
+        self.in_python = False
         signal.signal(signal.SIGINT, self.handle)
         signal.signal(signal.SIGTERM, self.handle)
 
     def handle(self, signum, _frame):
         first = self.signum is None
         self.signum = self.signum or signum
+        if first:
+            print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
         if self.child is not None and self.child.poll() is None:
             try:
                 os.killpg(self.child.pid, signum)
             except ProcessLookupError:
                 pass
-        if first:
-            print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
+        elif first and self.in_python:
+            # Work in this process (the demonstration): stop it where it is; its own clean-up runs.
+            raise KeyboardInterrupt
 
     @property
     def name(self):
@@ -255,6 +259,7 @@ def main(argv):
     complete = complete and not intr.signum
     demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
     demo_ok = not demo_ran or run_demo(a, out, stages, intr)
+    complete = complete and not intr.signum
     cited = [p for c in rep["clauses"] for p in c["captures"]]
     rep["run"] = runinfo.run_object(started, runinfo.utc_now(), sut_desc, stages, out, cited, complete,
                                     interrupted=intr.name,
@@ -293,12 +298,20 @@ def run_demo(a, out, stages, intr):
     from wcrun import demo, demo_report
     t0 = time.monotonic()
     print("== reliability demonstration: TCP against UDP through loss, reordering and duplication", flush=True)
+    if intr:
+        intr.in_python = True
     try:
         args = demo.parse_args(["run", "-n", str(a.demo_n), "--out", str(out)])
         rel = demo.analyze(out, demo.run_collect(args))
+    except KeyboardInterrupt:
+        print("conformance: the reliability demonstration was interrupted", file=sys.stderr)
+        return False
     except Exception as e:
         print(f"conformance: the reliability demonstration failed: {e}", file=sys.stderr)
         return False
+    finally:
+        if intr:
+            intr.in_python = False
     stages.append({"name": "demo", "where": "demo", "seconds": round(time.monotonic() - t0, 1)})
     print(demo_report.table(rel), flush=True)
     return True
@@ -335,11 +348,14 @@ def demo_only(a, sut_desc):
         rep = report.aggregate([], clause_db.load(), sut_desc)
         rep["status"], rep["headline"] = run_status(rep["clauses"], complete=False)
     stages = list((rep.get("run") or {}).get("stages") or [])
-    ok = run_demo(a, out, stages, None)
+    intr = Interrupt()
+    ok = run_demo(a, out, stages, intr)
     if rep.get("run"):
         rep["run"]["stages"] = stages
     write_report(rep, out)
     print(f"report: {out / 'report.html'}  ({out / 'report.json'})")
+    if intr.signum:
+        return intr.exit_status()
     return 0 if ok else 1
 
 
