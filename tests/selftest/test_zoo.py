@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ZOO = ROOT / "tests" / "faulty"
 MEMBERS = tomllib.loads((ZOO / "zoo.toml").read_text())["member"]
 BUILD = pathlib.Path(os.environ.get("WIRECHECK_BUILD_DIR", ROOT / "build"))
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.zoo]
 
 
 @pytest.fixture(scope="session")
