@@ -285,7 +285,7 @@ def served(env, port, line=b"am i served?\n", silence=3.0):
         with env.connect(port, timeout=silence) as s:
             got, end = collect(s, line, silence)
     except OSError as e:
-        return b"", f"{e.strerror or e} when connecting"
+        return b"", str(e)
     return got, None if got == upper(line) else f"got {got!r} ({end})"
 
 

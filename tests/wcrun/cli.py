@@ -133,7 +133,6 @@ class Interrupt:
 def stage_env(out):
     env = dict(os.environ)
     env["WIRECHECK_CAPTURES"] = str(out)
-    env["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it (tests look for it)
     env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
@@ -223,6 +222,7 @@ def main(argv):
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
     a = parse_args(argv)
+    os.environ["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it
     if a.cleanup:
         return cleanup(quiet=False)
     if a.list:

@@ -4,6 +4,7 @@ Scenarios talk to an Env only: start the server under test, open sockets on the 
 under test. The same scenario code then runs in the lab, with captures and impairments, or against a server on
 another machine, at the application level.
 """
+import errno
 import re
 import signal
 import socket
@@ -104,7 +105,16 @@ class Env:
             s.settimeout(timeout)
             if before_connect:
                 before_connect(s)
-            s.connect((host, port))
+            try:
+                s.connect((host, port))
+            except OSError as e:
+                s.close()
+                where = f"[{host}]:{port}" if family == 6 else f"{host}:{port}"
+                what = {errno.ECONNREFUSED: f"refused: is the server listening on IPv{family}, and still running?",
+                        errno.ETIMEDOUT: "timed out: is the server accepting?"}.get(e.errno, e.strerror or str(e))
+                if isinstance(e, socket.timeout):
+                    what = f"not accepted within {timeout:.0f} s: is the server accepting?"
+                raise type(e)(f"connection to {where} {what}") from None
             return s
         return self.in_client(make)
 
