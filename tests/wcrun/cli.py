@@ -234,6 +234,9 @@ def main(argv):
     a = parse_args(argv)
     if a.cleanup:
         return cleanup(quiet=False)
+    from wcrun import rootless
+    if rootless.needed(a):
+        return rootless.reexec(argv, a)
     if a.matrix:
         from wcrun import matrix
         return matrix.main(a)
