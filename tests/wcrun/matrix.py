@@ -16,6 +16,7 @@ import pathlib
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -61,9 +62,10 @@ def stage_env(out):
 
 
 def scenario_counts(a):
-    """{nodeid-free row}: the conformance scenarios selected by -k/--no-netem with their clauses, to count the
-    scenarios each implementation's conformance runs."""
-    lst = paths.scratch() / f".wc-matrix-list-{os.getpid()}.json"
+    """The conformance scenarios that -k and --no-netem select (pytest --list-file rows, with their clauses), to
+    count the scenarios of each implementation's conformance."""
+    # The system's temporary directory, not build/: a user without root may not write the checkout's.
+    lst = pathlib.Path(tempfile.gettempdir()) / f".wc-matrix-list-{os.getpid()}.json"
     argv = [PY, "-m", "pytest", str(paths.scenarios()), "--collect-only", "-q", "-p", "no:cacheprovider",
             "--list-file", str(lst)] + (["-k", a.keyword] if a.keyword else [])
     subprocess.run(argv, cwd=paths.PYROOT, env=stage_env(paths.scratch()), capture_output=True)
