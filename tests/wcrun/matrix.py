@@ -44,14 +44,11 @@ def plan(cat):
     return cells
 
 
-def role_cmd(impl, role, work):
+def role_cmd(cat, impl, role, out):
     """The expanded command of a role, or None when the implementation does not play it."""
     if impl["reference"]:
         return SUT({}).reference[role]
-    return catalogue.expand(impl["roles"].get(role), CAT_CACHE["cat"], work)
-
-
-CAT_CACHE = {}
+    return catalogue.expand(impl["roles"].get(role), cat, out / "work" / impl["name"])
 
 
 def stage_env(out):
@@ -109,8 +106,9 @@ def estimate(cell, cost):
         else cost["interop"]
 
 
-def run_cell(a, cell, out, impls, inner_jobs):
+def run_cell(a, cat, cell, out, inner_jobs):
     """Runs one cell into out/cells/<id>/ and returns its result (verdict, evidence, links)."""
+    impls = {i["name"]: i for i in cat["implementations"]}
     d = out / "cells" / cell["id"]
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -118,7 +116,7 @@ def run_cell(a, cell, out, impls, inner_jobs):
         impl = impls[cell["impl"]]
         argv = [PY, "-m", "wcrun", "conformance", "--out", str(d), "--no-demo", "-j", inner_jobs]
         for role in options.PARTS:
-            cmd = None if impl["reference"] else role_cmd(impl, role, out / "work" / impl["name"])
+            cmd = None if impl["reference"] else role_cmd(cat, impl, role, out)
             if cmd:
                 argv += [f"--{role}-cmd", cmd]
         argv += (["-k", a.keyword] if a.keyword else []) + (["--no-netem"] if a.no_netem else []) \
@@ -127,8 +125,8 @@ def run_cell(a, cell, out, impls, inner_jobs):
         t, c, s = cell["transport"], impls[cell["client"]], impls[cell["server"]]
         argv = [PY, "-m", "pytest", str(paths.PYROOT / "interop" / "test_interop.py") + f"::test_interop_{t}",
                 "-p", "no:cacheprovider", "-q", "-o", "console_output_style=classic",
-                f"--{t}-server-cmd", role_cmd(s, f"{t}-server", out / "work" / s["name"]),
-                f"--{t}-client-cmd", role_cmd(c, f"{t}-client", out / "work" / c["name"]),
+                f"--{t}-server-cmd", role_cmd(cat, s, f"{t}-server", out),
+                f"--{t}-client-cmd", role_cmd(cat, c, f"{t}-client", out),
                 "--results-file", str(d / "results.json")]
     with open(d / "run.log", "wb") as log:
         log.write(("$ " + shlex.join(argv) + "\n").encode())
@@ -235,7 +233,6 @@ def main(a):
     except (OSError, catalogue.CatalogueError) as e:
         print(f"conformance: --matrix: {e}", file=sys.stderr)
         return EXIT["usage"]
-    CAT_CACHE["cat"] = cat
     try:
         index, count = shard.parse(a.shard)
     except ValueError as e:
@@ -271,7 +268,7 @@ def main(a):
     inner = "1" if jobs > 1 else "2"
 
     def one(cell):
-        r = run_cell(a, cell, out, impls, inner)
+        r = run_cell(a, cat, cell, out, inner)
         with lock:
             results[cell["id"]] = r
             done_est[0] += estimate(cell, cost)

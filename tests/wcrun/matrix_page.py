@@ -37,7 +37,7 @@ def clause_ids(doc):
 
 
 def md(doc):
-    out = [f"# Interop matrix", "",
+    out = ["# Interop matrix", "",
            f"Catalogue `{doc['catalogue']['path']}` (SHA-256 {doc['catalogue']['sha256'][:12]}), commit "
            f"{doc.get('describe') or doc.get('commit')}, {doc['started']} to {doc['finished']}."
            + (f" Merged from {len(doc['shard']['merged_from'])} shards." if doc["shard"].get("merged_from") else

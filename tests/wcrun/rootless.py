@@ -7,7 +7,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import tempfile
 
 from lab.uml import inside_uml
 from wcrun import paths
@@ -16,8 +15,8 @@ PY = "/usr/bin/python3"
 
 
 def needed(a):
-    """True when this run needs the lab and may not build it here: not root and not already inside UML. A
-    --target run, --list and --demo-only... are left alone except the demo, which needs the lab too."""
+    """True when this run needs the lab (anything but --target and --list) and may not build it here: the user
+    is not root and this is not already inside UML."""
     return os.geteuid() != 0 and not inside_uml() and not a.target and not a.list
 
 
@@ -38,11 +37,10 @@ def reexec(argv, a):
     print(f"conformance: not root (uid {os.geteuid()}): the lab runs inside User-Mode Linux, which needs no "
           f"privilege; one boot for the whole run", file=sys.stderr, flush=True)
     env = dict(os.environ)
-    # pytest's tmp_path under /tmp/pytest-of-root would be root's on the host: a directory of this user's instead
-    # (/tmp is the host's inside UML, and PYTEST_* variables pass into it).
-    if not env.get("PYTEST_DEBUG_TEMPROOT"):
-        env["PYTEST_DEBUG_TEMPROOT"] = tempfile.mkdtemp(prefix="wc-pytest-")
-    env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    cmd = [PY, str(paths.uml_py()), "run", "--force", "--", PY, "-m", "wcrun", "conformance", *argv]
+    # pytest's tmp_path: on the host's /tmp (hostfs) a directory would belong to this user, and pytest refuses a
+    # base directory that root (inside UML) does not own. /run is UML's own tmpfs; nothing there outlives the run.
+    env.setdefault("PYTEST_DEBUG_TEMPROOT", "/run")
+    why = f"the lab needs root and this user (uid {os.geteuid()}) is not"
+    cmd = [PY, str(paths.uml_py()), "run", "--because", why, "--", PY, "-m", "wcrun", "conformance", *argv]
     sys.stdout.flush()
     return subprocess.call(cmd, env=env, cwd=os.getcwd())
