@@ -11,6 +11,9 @@ from wcrun import catalogue, matrix, shard
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFORMANCE = str(ROOT / "scripts" / "conformance")
+# The matrix runs side by side: the runner itself (scripts/conformance would run five builds at once in build/).
+RUNNER = ["/usr/bin/python3", "-m", "wcrun", "conformance"]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
 SMALL = f"""
 [[implementation]]
 name = "python"
@@ -19,6 +22,10 @@ tcp-server = "/usr/bin/python3 {ROOT}/tests/selftest/student/fixed_tcp.py {{port
 tcp-client = "/usr/bin/python3 {{dir}}/py_tcp_client.py {{host}} {{port}}"
 udp-client = "/usr/bin/python3 {{dir}}/py_udp_client.py {{host}} {{port}}"
 ipv4-only = true
+
+[[implementation]]
+name = "crlf"
+tcp-client = "/usr/bin/python3 {{dir}}/py_tcp_client.py {{host}} {{port}} --crlf"
 
 [[implementation]]
 name = "zoo-latin1"
@@ -31,7 +38,7 @@ udp-server = "{{build}}/tests/faulty-server pad {{port}}"
 
 
 def small_catalogue(tmp_path):
-    """Three implementations besides the reference; {dir} is where the Python clients are copied."""
+    """Four implementations besides the reference; {dir} is where the Python clients are copied."""
     for f in ("py_tcp_client.py", "py_udp_client.py"):
         (tmp_path / f).write_bytes((ROOT / "tests" / "interop" / "impl" / f).read_bytes())
     p = tmp_path / "small.toml"
@@ -55,10 +62,10 @@ def test_the_catalogue_names_what_is_wrong(tmp_path):
 def test_the_example_catalogue_plans_its_pairs():
     cat = catalogue.load(ROOT / "tests" / "interop" / "example.toml")
     names = [i["name"] for i in cat["implementations"]]
-    assert names == ["reference", "python", "java", "zoo-first-line", "zoo-latin1", "zoo-pad"], names
+    assert names == ["reference", "python", "java", "python-crlf", "zoo-first-line", "zoo-latin1", "zoo-pad"], names
     ids = [c["id"] for c in matrix.plan(cat)]
-    # TCP: 3 clients (reference, python, java) x 5 servers; UDP: 3 clients x 4 servers; 6 conformance runs
-    assert len(ids) == 6 + 15 + 12 and "tcp/java--zoo-latin1" in ids and "udp/python--zoo-pad" in ids, ids
+    # TCP: 4 clients (reference, python, java, python-crlf) x 5 servers; UDP: 3 clients x 4 servers; 7 conformance runs
+    assert len(ids) == 7 + 20 + 12 and "tcp/java--zoo-latin1" in ids and "udp/python--zoo-pad" in ids, ids
     assert "udp/python--zoo-latin1" not in ids, "zoo-latin1 has no UDP server"
 
 
@@ -76,8 +83,8 @@ def test_shards_are_stable_and_cover_every_cell_once():
 
 
 def run_matrix(cat, out, *extra):
-    return subprocess.Popen([CONFORMANCE, "--matrix", str(cat), "--no-netem", "-k", "seed_session",
-                             "--out", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(RUNNER + ["--matrix", str(cat), "--no-netem", "-k", "seed_session", "--out", str(out),
+                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
 
 
 def essence(cell):
@@ -94,8 +101,8 @@ def test_four_shards_merged_equal_one_unsharded_run(tmp_path):
     outs = [p.communicate(timeout=1200)[0] for p in runs]
     for p, text in zip(runs, outs):
         assert p.returncode in (1, 3), text[-3000:]      # the zoo fails its cells: exit 1
-    m = subprocess.run([CONFORMANCE, "merge", *(str(tmp_path / f"shard{i}") for i in range(1, 5)),
-                        "--out", str(tmp_path / "merged")], capture_output=True, text=True, timeout=120)
+    m = subprocess.run(RUNNER + ["merge", *(str(tmp_path / f"shard{i}") for i in range(1, 5)),
+                                 "--out", str(tmp_path / "merged")], capture_output=True, text=True, timeout=120, env=ENV)
     assert m.returncode == 1, m.stdout + m.stderr
     whole = json.loads((tmp_path / "whole" / "matrix.json").read_text())
     merged = json.loads((tmp_path / "merged" / "matrix.json").read_text())
@@ -114,15 +121,18 @@ def test_four_shards_merged_equal_one_unsharded_run(tmp_path):
     assert merged["cells"]["tcp/python--zoo-latin1"]["items"]["binary"] == "fail"
     assert merged["cells"]["tcp/python--zoo-latin1"]["items"]["session"] == "pass"
     assert merged["cells"]["udp/reference--zoo-pad"]["broke"] == ["server"]
+    # ... and the client that sends CR LF for LF, never the servers.
+    assert merged["cells"]["tcp/crlf--reference"]["broke"] == ["client"]
+    assert merged["cells"]["tcp/crlf--python"]["broke"] == ["client"]
     assert all(c["verdict"] == "pass" for cid, c in merged["cells"].items()
-               if c["kind"] == "interop" and "zoo" not in cid), merged["cells"]
+               if c["kind"] == "interop" and "zoo" not in cid and "crlf" not in cid), merged["cells"]
     # A shard of another catalogue is refused.
     other = tmp_path / "other.toml"
     other.write_text(cat.read_text() + "\n# changed\n")
     p = run_matrix(other, tmp_path / "other", "--shard", "1/40")
     p.communicate(timeout=600)
-    m = subprocess.run([CONFORMANCE, "merge", str(tmp_path / "shard1"), str(tmp_path / "other"),
-                        "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=120)
+    m = subprocess.run(RUNNER + ["merge", str(tmp_path / "shard1"), str(tmp_path / "other"),
+                                 "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=120, env=ENV)
     assert m.returncode == 2 and "another catalogue" in m.stderr, m.stderr
 
 
