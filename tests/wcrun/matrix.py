@@ -14,12 +14,14 @@ import json
 import os
 import pathlib
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+from lab.uml import inside_uml
 from wcrun import catalogue, matrix_page, options, paths, runinfo, shard
 from wcrun.plugin import SUT
 from wcrun.verdict import EXIT
@@ -80,14 +82,16 @@ def conformance_scenarios(rows, impl):
 
 
 def cost_file():
-    return paths.scratch() / ".matrix-cost.json"
+    """Measured costs, natively and inside UML apart (one CPU there, and Python about 15 times slower)."""
+    return paths.scratch() / (".matrix-cost-uml.json" if inside_uml() else ".matrix-cost.json")
 
 
 def load_cost():
+    default = {k: v * (6 if inside_uml() else 1) for k, v in DEFAULT_COST.items()}
     try:
-        return {**DEFAULT_COST, **json.loads(cost_file().read_text())}
+        return {**default, **json.loads(cost_file().read_text())}
     except (OSError, ValueError):
-        return dict(DEFAULT_COST)
+        return default
 
 
 def save_cost(cost, measured):
@@ -161,7 +165,8 @@ def conformance_result(cell, d, rc, out):
                 "links": {"log": _rel(d / "run.log", out)}, "clauses": {}}
     rep = json.loads(rep_path.read_text())
     verdict = {"CONFORMS": "pass", "DOES NOT CONFORM": "fail"}.get(rep.get("headline"),
-                                                                   "partial" if rc == 3 else "error")
+                                                                   "partial" if rc == 3 else
+                                                                   "interrupted" if rc in (130, 143) else "error")
     ev = []
     for c in rep["clauses"]:
         if c["verdict"] in ("fail", "error", "flaky"):
@@ -256,10 +261,10 @@ def main(a):
     est = sum(estimate(c, cost) for c in mine)
     n_sc = sum(c.get("scenarios", 1) for c in mine)
     n_int = sum(1 for c in mine if c["kind"] == "interop")
-    print(f"matrix: {len(impls)} implementations from {cat['path']}"
+    print(f"matrix: {len(impls)} implementation{'s' * (len(impls) != 1)} from {cat['path']}"
           + (f"; shard {index}/{count}" if count > 1 else ""), flush=True)
-    print(f"matrix: {len(mine)} of {len(cells)} cells here ({len(mine) - n_int} conformance runs, {n_int} interop "
-          f"pairs), {n_sc} scenarios; estimated {fmt_s(est / min(jobs, max(1, len(mine))))} with -j {jobs} "
+    print(f"matrix: {len(mine)} of {len(cells)} cells here ({len(mine) - n_int} conformance run{'s' * (len(mine) - n_int != 1)}, "
+          f"{n_int} interop pair{'s' * (n_int != 1)}), {n_sc} scenarios; estimated {fmt_s(est / min(jobs, max(1, len(mine))))} with -j {jobs} "
           f"(measured {cost['conformance']:.1f} s per conformance scenario, {cost['interop']:.1f} s per pair)",
           flush=True)
     run_setup(cat, out, {c.get(k) for c in mine for k in ("impl", "client", "server")})
@@ -279,16 +284,26 @@ def main(a):
             print(f"[{len(results)}/{len(mine)}] {cell['id']}: {r['verdict']}{side} in {r['seconds']:.1f} s; "
                   f"about {fmt_s(left_est * rate)} left", flush=True)
         return r
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
-            list(ex.map(one, mine))
-    except KeyboardInterrupt:
+    stopped = []
+
+    def stop(signum, _frame):
+        """SIGINT/SIGTERM: no new cell starts, the running ones get the signal (their reports say interrupted),
+        and the matrix of the cells that finished is still written."""
+        if not stopped:
+            print(f"\nmatrix: {signal.Signals(signum).name}: stopping; no new cell starts", file=sys.stderr, flush=True)
+        stopped.append(signum)
         for p in list(RUNNING):
             try:
-                os.killpg(p.pid, 2)
+                os.killpg(p.pid, signum)
             except ProcessLookupError:
                 pass
-        raise
+    old_handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+            list(ex.map(lambda cell: None if stopped else one(cell), mine))
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
     measured = {}
     conf = [r for r in results.values() if r["kind"] == "conformance" and r["scenarios"]]
     inter = [r for r in results.values() if r["kind"] == "interop"]
@@ -300,12 +315,17 @@ def main(a):
     save_cost(cost, measured)
     doc = document(cat, cells, results, a, started, runinfo.utc_now(), {"index": index, "count": count})
     doc["wall_s"] = round(time.monotonic() - t0, 1)
+    if stopped:
+        doc["interrupted"] = signal.Signals(stopped[0]).name
+        doc["missing"] = [c["id"] for c in mine if c["id"] not in results]
     matrix_page.write_all(doc, out)
     if not a.out and count == 1:
         runinfo.point_latest(out)
     print(matrix_page.text(doc), flush=True)
     print(f"matrix: {out / 'matrix.html'}  ({out / 'matrix.json'}, {out / 'matrix.md'}); "
           f"{len(results)} cells in {fmt_s(doc['wall_s'])} (estimated {fmt_s(est / min(jobs, max(1, len(mine))))})")
+    if stopped:
+        return EXIT["sigint"] if stopped[0] == signal.SIGINT else EXIT["sigterm"]
     return status(doc)
 
 

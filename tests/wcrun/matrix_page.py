@@ -6,7 +6,7 @@ import json
 import pathlib
 
 COLOR = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ad1457", "partial": "#ef6c00", "inconclusive": "#ef6c00",
-         "n/a": "#9e9e9e", "skip": "#9e9e9e", "not run": "#bdbdbd", "flaky": "#6a1b9a"}
+         "n/a": "#9e9e9e", "interrupted": "#9e9e9e", "skip": "#9e9e9e", "not run": "#bdbdbd", "flaky": "#6a1b9a"}
 TRANSPORTS = ("tcp", "udp")
 
 
@@ -67,11 +67,11 @@ def md(doc):
                    + " | ".join(c.get("clauses", {}).get(i, "") for i in ids) + " |")
     out += ["", "## Evidence of the cells that did not pass", ""]
     for cid, c in doc["cells"].items():
-        if c["verdict"] not in ("pass", "n/a"):
+        if c["verdict"] not in ("pass", "n/a") and c["evidence"]:
             out.append(f"- **{cid}**: {label(c)}")
             out += [f"  - {e}" for e in c["evidence"][:8]]
     if doc.get("missing"):
-        out += ["", f"Not run (no shard had them): {', '.join(doc['missing'])}"]
+        out += ["", f"Not run: {', '.join(doc['missing'])}"]
     return "\n".join(out) + "\n"
 
 
@@ -88,8 +88,10 @@ def _cell(c):
     main = _a(links.get("capture") or links.get("report") or links.get("log"), html.escape(label(c)),
               "\n".join(c["evidence"][:6]))
     extra = " ".join(_a(links[k], k) for k in ("interop", "logs", "log") if links.get(k))
+    bad = [k for k, v in (c.get("items") or {}).items() if v == "fail"]
+    items = f'<div class="l">broken: {html.escape(", ".join(bad))}</div>' if bad else ""
     return (f'<td class="v" style="border-left:6px solid {color}"><b style="color:{color}">{main}</b>'
-            f'<div class="l">{c["seconds"]:.0f} s · {extra}</div></td>')
+            f'{items}<div class="l">{c["seconds"]:.0f} s · {extra}</div></td>')
 
 
 def page(doc):
@@ -137,14 +139,16 @@ def page(doc):
                      for v in (c.get("clauses", {}).get(i, "") for i in ids)) + "</tr>")
     h.append("</table><h2>Evidence of the cells that did not pass</h2><ul>")
     for cid, c in doc["cells"].items():
-        if c["verdict"] in ("pass", "n/a"):
+        if c["verdict"] in ("pass", "n/a") or not c["evidence"]:
             continue
         links = " ".join(_a(v, k) for k, v in c["links"].items())
         h.append(f"<li><b>{html.escape(cid)}</b>: {html.escape(label(c))} ({links})<ul>"
                  + "".join(f"<li>{html.escape(e)}</li>" for e in c["evidence"][:8]) + "</ul></li>")
     h.append("</ul>")
+    if doc.get("interrupted"):
+        h.append(f"<p><b>Interrupted ({doc['interrupted']})</b>: the cells below did not run.</p>")
     if doc.get("missing"):
-        h.append(f"<p>Not run (no shard had them): {html.escape(', '.join(doc['missing']))}</p>")
+        h.append(f"<p>Not run: {html.escape(', '.join(doc['missing']))}</p>")
     return "\n".join(h) + "\n"
 
 
