@@ -136,8 +136,7 @@ def test_four_shards_merged_equal_one_unsharded_run(tmp_path):
     assert m.returncode == 2 and "another catalogue" in m.stderr, m.stderr
 
 
-def test_a_client_that_breaks_the_framing_is_blamed(tmp_path):
-    """Unit check of the blame on synthetic input is in test_interop's own logic; here the matrix page says it."""
+def test_the_page_says_which_side_broke_a_cell_and_links_its_capture(tmp_path):
     doc = {"catalogue": {"path": "c.toml", "sha256": "0" * 64, "implementations": [
         {"name": "a", "roles": ["tcp-client", "tcp-server"], "language": "", "notes": "", "reference": False}]},
         "commit": None, "describe": None, "selection": {"k": None, "no_netem": True},
