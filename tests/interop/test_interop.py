@@ -21,6 +21,8 @@ from wcrun.bytesdiff import first_diff, upper
 from wcrun.plugin import need
 
 pytestmark = pytest.mark.lab_only
+# "I1" (interoperation) is the matrix's own check, not a clause of PROTOCOL.md: the marker makes the plugin record
+# the scenario's outcome, evidence and capture for wcrun.matrix like any conformance scenario's.
 
 # A client that waits for a server that never answers is stopped after this long (UML runs ~15x slower).
 TIMEOUT = 40.0 if inside_uml() else 6.0
