@@ -109,7 +109,10 @@ def test_interop_tcp(env, sut, evidence):
         server_ok = not any(f["side"] == "server" for f in faults)
         if server_ok and c is not None:
             out = printed(r.stdout, b"FROM SERVER: ")
-            if r.returncode is None:
+            if r.returncode is None and c.up.fin is None:
+                faults.append({"side": "client", "text": f"never half-closed (no FIN) at the end of its input "
+                                                         f"and did not exit within {TIMEOUT:.0f} s"})
+            elif r.returncode is None:
                 faults.append({"side": "client", "text": f"did not exit within {TIMEOUT:.0f} s although the "
                                                          f"server had answered and closed"})
             elif r.returncode != 0:

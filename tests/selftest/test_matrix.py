@@ -62,10 +62,12 @@ def test_the_catalogue_names_what_is_wrong(tmp_path):
 def test_the_example_catalogue_plans_its_pairs():
     cat = catalogue.load(ROOT / "tests" / "interop" / "example.toml")
     names = [i["name"] for i in cat["implementations"]]
-    assert names == ["reference", "python", "java", "python-crlf", "zoo-first-line", "zoo-latin1", "zoo-pad"], names
+    assert names == ["reference", "python", "java", "zoo-first-line", "zoo-latin1", "zoo-pad", "zoo-print-newline",
+                     "zoo-stale-buffer"], names
     ids = [c["id"] for c in matrix.plan(cat)]
-    # TCP: 4 clients (reference, python, java, python-crlf) x 5 servers; UDP: 3 clients x 4 servers; 7 conformance runs
-    assert len(ids) == 7 + 20 + 12 and "tcp/java--zoo-latin1" in ids and "udp/python--zoo-pad" in ids, ids
+    # TCP: 4 clients (reference, python, java, zoo-print-newline) x 5 servers; UDP: 4 clients x 4 servers;
+    # 8 conformance runs
+    assert len(ids) == 8 + 20 + 16 and "tcp/java--zoo-latin1" in ids and "udp/python--zoo-pad" in ids, ids
     assert "udp/python--zoo-latin1" not in ids, "zoo-latin1 has no UDP server"
 
 
