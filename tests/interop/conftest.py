@@ -3,7 +3,8 @@ captured (the matrix's cells). The same fixtures as the conformance scenarios', 
 always has both parts."""
 import pytest
 
-from lab.fixtures import lab, netem, pytest_runtest_makereport, scenario  # noqa: F401
+from lab.fixtures import (lab, netem, pytest_configure, pytest_keyboard_interrupt,  # noqa: F401
+                          pytest_runtest_makereport, scenario)
 from wcrun.env import LabEnv
 
 
