@@ -66,6 +66,12 @@ def parse_args(argv):
     ap.add_argument("--demo-n", type=int, default=500, metavar="N", help="messages per demonstration run "
                     "(default 500)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
+    ap.add_argument("--matrix", metavar="CATALOGUE", help="many implementations at once (a TOML catalogue): each "
+                    "one's conformance, then every client against every server; writes matrix.html/.json/.md; -j runs "
+                    "cells in parallel")
+    ap.add_argument("--shard", metavar="I/N", help="with --matrix: run the I-th of N stable slices of the cells (N "
+                    "alone: I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, counted from 0); join them with "
+                    "`scripts/conformance merge DIR...`")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -221,10 +227,19 @@ def main(argv):
         return diff_main(argv[1:])
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
+    if argv[:1] == ["merge"]:
+        from wcrun import matrix
+        return matrix.merge_main(argv[1:])
     a = parse_args(argv)
     os.environ["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it
     if a.cleanup:
         return cleanup(quiet=False)
+    from wcrun import rootless
+    if rootless.needed(a):
+        return rootless.reexec(argv, a)
+    if a.matrix:
+        from wcrun import matrix
+        return matrix.main(a)
     if a.list:
         return list_scenarios(a)
     sut_desc = SUT(options.given(lambda k: getattr(a, k))).describe()
