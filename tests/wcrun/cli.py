@@ -387,11 +387,10 @@ def print_table(rep, out):
         if v in ("fail", "flaky", "error", "inconclusive"):
             for e in report.evidence_lines(c, width=160):
                 print(f"{'':<29}{e}")
-    n = {v: sum(1 for c in rep["clauses"] if c["verdict"] == v) for v in report.VERDICTS}
     for note in rep.get("notes", []):
         print(f"note: {note}")
     print()
-    print(f"{rep['headline']}: " + ", ".join(f"{n[v]} {v}" for v in n if n[v]))
+    print(f"{rep['headline']}: " + report.counts_text(rep))
     print(f"report: {out / 'report.html'}  ({out / 'report.json'}, {out / 'report.md'})")
 
 
