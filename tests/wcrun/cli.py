@@ -75,6 +75,11 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if a.baseline:
+        try:
+            ci.known_failures(ci.load(a.baseline))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            ap.error(f"--baseline {a.baseline}: not a readable report.json ({e})")
     if a.target_udp_port is not None and not a.target:
         ap.error("--target-udp-port needs --target")
     if a.target:
