@@ -195,7 +195,8 @@ def test_half_close_tail(env, sut, judge, family):
         judge.fail("T4.1", f"after the half-close the server sent {len(got)} of {len(want)} reply bytes: "
                            f"{first_diff(want, got)}")
     elif got != want:
-        judge.fail("T4.1", f"after the half-close: {first_diff(want, got)}")
+        # The tail was answered, with wrong bytes: the transform's clause, not the half-close's.
+        judge.inconclusive("T4.1", "T2", f"the tail was answered wrong ({first_diff(want, got)})")
     else:
         judge.ok("T4.1", "the unterminated tail answered")
     if end == "rst":
@@ -265,6 +266,9 @@ def test_concurrent_connections(env, sut, judge):
         for i, s in enumerate(socks):
             want = b"".join(b"CONN %02d LINE %02d\n" % (i, r) for r in range(20))
             got, end = recv_until(s, len(want), 5)
+            if end == "rst" and want.startswith(got):
+                raise Inconclusive("T4", f"connection {i} was reset (RST) after {len(got)} right bytes, so whether "
+                                         "every line was answered could not be seen")
             if got != want:
                 bad.append(f"connection {i}: {first_diff(want, got)} ({end})")
     finally:

@@ -60,6 +60,9 @@ def expected(member):
 
 @pytest.mark.parametrize("member", MEMBERS, ids=[m["name"] for m in MEMBERS])
 def test_member_fails_exactly_its_clauses(member, tmp_path, request):
+    if member.get("known_gap"):
+        # A known gap of the suite's precision, said in the manifest; counted, never hidden.
+        request.applymarker(pytest.mark.xfail(reason=member["known_gap"], strict=False))
     classes = request.getfixturevalue("java_classes") if member["language"] == "java" else BUILD
     cmd = expand(member["cmd"], classes)
     results = suite(member, cmd, tmp_path, "not netem")
