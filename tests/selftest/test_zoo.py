@@ -18,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ZOO = ROOT / "tests" / "faulty"
 MEMBERS = tomllib.loads((ZOO / "zoo.toml").read_text())["member"]
 BUILD = pathlib.Path(os.environ.get("WIRECHECK_BUILD_DIR", ROOT / "build"))
-pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.zoo]
+# A member that never answers makes every scenario wait out its silence: minutes, not the default 300 s.
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.zoo, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="session")
