@@ -5,14 +5,9 @@ import pytest
 
 from lab.fixtures import (lab, netem, pytest_configure, pytest_keyboard_interrupt,  # noqa: F401
                           pytest_runtest_makereport, scenario)
-from wcrun.env import LabEnv
+from wcrun.env import lab_env
 
 
 @pytest.fixture
 def env(request, sut, attach_capture):
-    sc = request.getfixturevalue("scenario")
-    attach_capture(sc.pcapng)
-    env = LabEnv(sut, sc)
-    yield env
-    for text in env.crashes() + env.stderr_errors():
-        request.node.user_properties.append(("crash", text))
+    yield from lab_env(request, sut, attach_capture)

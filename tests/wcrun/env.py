@@ -435,3 +435,14 @@ class LoopbackEnv(Env):
                                 f"{tail or '(empty)'}")
         self.servers = {}
         return problems
+
+
+def lab_env(request, sut, attach_capture):
+    """A scenario's lab env as a fixture body (`yield from`): its two-sided capture attached to the report, and
+    afterwards a server under test that died, or wrote an error, as the first thing its evidence says."""
+    sc = request.getfixturevalue("scenario")
+    attach_capture(sc.pcapng)
+    env = LabEnv(sut, sc)
+    yield env
+    for text in env.crashes() + env.stderr_errors():
+        request.node.user_properties.append(("crash", text))

@@ -3,31 +3,12 @@ flight finish for a grace period and then exits 0, but never closes its listener
 served until the very end. Defect: T7 (SHOULD: on SIGTERM the server stops accepting)."""
 import os
 import signal
-import socket
-import socketserver
 import sys
 import threading
 
+from no_sigterm import Handler, Server     # the same documentation server; only its stop differs
+
 GRACE_S = 3.0
-
-
-class Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            data = self.request.recv(65536)
-            if not data:
-                return
-            self.request.sendall(data.upper())
-
-
-class Server(socketserver.ThreadingTCPServer):
-    address_family = socket.AF_INET6
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
 
 
 def stop(_sig, _frame):
