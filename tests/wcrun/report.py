@@ -19,6 +19,13 @@ def _scenario_clause_verdicts(results):
     return out
 
 
+def _named(x):
+    """A judged requirement's text; an inconclusive one names the clause whose failure blocked it."""
+    if x["verdict"] == "inconclusive" and x.get("because") and not x["text"].startswith("inconclusive"):
+        return f"inconclusive, {x['because']} fails: {x['text']}"
+    return x["text"]
+
+
 def _judge(rid, per, by_node, not_applicable):
     """(verdict, [(scenario result, verdict, because, texts)], the chosen ones) of one requirement."""
     mine = []
@@ -28,7 +35,7 @@ def _judge(rid, per, by_node, not_applicable):
         vs = rv[rid]
         v = combine_repeats([x["verdict"] for x in vs])
         because = sorted({x["because"] for x in vs if x.get("because")})
-        mine.append((by_node[nodeid], v, because, [x.get("text") for x in vs if x.get("text")]))
+        mine.append((by_node[nodeid], v, because, [_named(x) for x in vs if x.get("text")]))
     if clause_of(rid) in not_applicable:
         return "n/a", mine, []
     verdict = worst(v for _, v, _, _ in mine) if mine else "not run"
@@ -48,7 +55,8 @@ def _evidence(rid, chosen, per):
             key = x.split("ends: ")[-1].split(" (logs: ")[0].split(":")[0]
             crashes.setdefault(key, [r["name"], x, 0])[2] += 1
         lines = [t if re.match(r"[TUWC]\d", t) else f"{cid}: {t}" for t in texts if t] + \
-            [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
+            [e for e in r["evidence"] if e.startswith(cid)] + \
+            [e for e in r["evidence"] if not e.startswith(cid) and not (texts and e.startswith("inconclusive: "))]
         if v == "flaky":
             lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
                      f"{len(per[r['nodeid']][rid])} runs passed"] + lines
