@@ -185,6 +185,7 @@ def test_half_close_tail(env, sut, judge, family):
     port = env.start("tcp", family)
     data = b"complete\nunterminated tail"
     with env.connect(port, family) as s:
+        cport = s.getsockname()[1]
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
         got, end = recv_to_eof(s, silence=5)
@@ -208,8 +209,7 @@ def test_half_close_tail(env, sut, judge, family):
     else:
         judge.ok("T4.2", "then FIN")
     if env.lab:
-        w = env.wire()
-        flow = w.tcp_flows(port=port)[-1]
+        flow = env.wire().tcp_flow(port, cport)     # not require_base's connection, which came after
         if flow.rst_from_server:
             judge.fail("W2", f"{flow.rst_from_server[0].where}: RST from the server")
         elif not flow.fin_from_server:

@@ -7,7 +7,7 @@ import pathlib
 import shutil
 
 from wcrun.clauses import PROTOCOL, clause_of
-from wcrun.verdict import VERDICTS, combine_repeats, run_status, worst
+from wcrun.verdict import VERDICTS, combine_repeats, inconclusive_text, run_status, worst
 
 
 def _scenario_clause_verdicts(results):
@@ -19,13 +19,6 @@ def _scenario_clause_verdicts(results):
     return out
 
 
-def _named(x):
-    """A judged requirement's text; an inconclusive one names the clause whose failure blocked it."""
-    if x["verdict"] == "inconclusive" and x.get("because") and not x["text"].startswith("inconclusive"):
-        return f"inconclusive, {x['because']} fails: {x['text']}"
-    return x["text"]
-
-
 def _judge(rid, per, by_node, not_applicable):
     """(verdict, [(scenario result, verdict, because, texts)], the chosen ones) of one requirement."""
     mine = []
@@ -35,7 +28,9 @@ def _judge(rid, per, by_node, not_applicable):
         vs = rv[rid]
         v = combine_repeats([x["verdict"] for x in vs])
         because = sorted({x["because"] for x in vs if x.get("because")})
-        mine.append((by_node[nodeid], v, because, [_named(x) for x in vs if x.get("text")]))
+        texts = [inconclusive_text(x.get("because"), x["text"]) if x["verdict"] == "inconclusive" else x["text"]
+                 for x in vs if x.get("text")]
+        mine.append((by_node[nodeid], v, because, texts))
     if clause_of(rid) in not_applicable:
         return "n/a", mine, []
     verdict = worst(v for _, v, _, _ in mine) if mine else "not run"
@@ -56,7 +51,7 @@ def _evidence(rid, chosen, per):
             crashes.setdefault(key, [r["name"], x, 0])[2] += 1
         lines = [t if re.match(r"[TUWC]\d", t) else f"{cid}: {t}" for t in texts if t] + \
             [e for e in r["evidence"] if e.startswith(cid)] + \
-            [e for e in r["evidence"] if not e.startswith(cid) and not (texts and e.startswith("inconclusive: "))]
+            [e for e in r["evidence"] if not e.startswith(cid) and not (texts and e.startswith("inconclusive, "))]
         if v == "flaky":
             lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
                      f"{len(per[r['nodeid']][rid])} runs passed"] + lines
