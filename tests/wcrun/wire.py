@@ -179,6 +179,16 @@ class Wire:
         requests = {(p.src, p.sport) for p in self.side(side) if p.proto == UDP and p.dport == port}
         return [p for p in self.side(side) if p.proto == UDP and (p.dst, p.dport) in requests and p.sport != port]
 
+    def udp_replies_misaddressed(self, port, side="server"):
+        """[(reply, request's source port)]: datagrams from the server's `port` to a request's source address
+        but another port (a port byte-swapped by a second htons(), say): no client ever receives them."""
+        requests = {}
+        for p in self.side(side):
+            if p.proto == UDP and p.dport == port:
+                requests.setdefault(p.src, set()).add(p.sport)
+        return [(p, min(requests[p.dst])) for p in self.side(side)
+                if p.proto == UDP and p.sport == port and p.dst in requests and p.dport not in requests[p.dst]]
+
     def udp_reply_frame(self, port, length, side="client"):
         for p in self.side(side):
             if p.proto == UDP and p.sport == port and p.payload_len == length:
