@@ -4,7 +4,7 @@ import pytest
 
 from lab.fixtures import (lab, netem, pytest_configure, pytest_keyboard_interrupt,  # noqa: F401
                           pytest_runtest_makereport, scenario)
-from wcrun.env import LabEnv, LoopbackEnv, TargetEnv
+from wcrun.env import LoopbackEnv, TargetEnv, lab_env
 from wcrun.verdict import clause_parts
 
 
@@ -32,10 +32,4 @@ def env(request, sut, attach_capture):
         if problems:
             pytest.fail("\n".join(problems), pytrace=False)
         return
-    sc = request.getfixturevalue("scenario")
-    attach_capture(sc.pcapng)
-    env = LabEnv(sut, sc)
-    yield env
-    # A server under test that died during the scenario is the first thing its evidence says.
-    for text in env.crashes() + env.stderr_errors():
-        request.node.user_properties.append(("crash", text))
+    yield from lab_env(request, sut, attach_capture)

@@ -38,6 +38,11 @@ def test_tcp_client_pipelines_and_prints_every_reply(env, sut, evidence):
     r = run(env, sut, "tcp-client", port, data)
     assert r.returncode == 0, f"C1: exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:]}"
     want = upper(data).split(b"\n")
+    raw = "--raw" in sut.command("tcp-client", host="", port=port).split()
+    lines = r.stdout.split(b"\n")[:-1] if r.stdout.endswith(b"\n") else r.stdout.split(b"\n")
+    unprefixed = [x for x in lines if not x.startswith(b"FROM SERVER: ")]
+    assert raw or not unprefixed, (f"C1: without --raw every reply line starts with 'FROM SERVER: ' (the seed's "
+                                   f"format); {len(unprefixed)} of {len(lines)} do not, e.g. {unprefixed[0][:60]!r}")
     got = replies(r.stdout, b"FROM SERVER: ")
     assert got == want, (f"C1: {len(got)} reply lines for {len(want)} request lines; "
                          f"{first_diff(b'|'.join(want), b'|'.join(got))}")

@@ -2,12 +2,14 @@
 base (one line answered, by the half-close if not promptly): replies are collected by length, promptness is asked
 for only by T3's scenarios, and a scenario that cannot observe its clause says inconclusive and names why."""
 import errno
+import fcntl
 import hashlib
 import random
 import select
 import signal
 import socket
 import struct
+import termios
 import time
 
 import pytest
@@ -114,11 +116,22 @@ def test_long_lines(env, sut, judge, size):
         judge.ok("T5", f"a {size}-byte line and the next line answered exactly")
         return
     require_base(env, port, f"a {size}-byte line")
+    # A control: the line's own first and last bytes as a short line. Answered wrong too, the fault is the
+    # transform's (strip() eats a leading space whatever the length), not the length's.
+    control = line[:64] + line[-65:]
+    with env.connect(port) as s:
+        cgot, _ = collect(s, control)
+    if cgot != upper(control):
+        judge.inconclusive("T5", "T2", f"the same bytes as a {len(control)}-byte line are answered wrong too "
+                                       f"({first_diff(upper(control), cgot)}): the transform's fault, not the length's")
+        return
     judge_stream(judge, "T5", data, got, lines_clause="T1", where=f"a {size}-byte line ({end}): ", end=end)
 
 
 @pytest.mark.clause("T5.2")
 @pytest.mark.lab_only     # the server's memory is read from /proc
+# 100 MB through both sides would make a 400 MB capture: the file keeps the connection's opening and closing.
+@pytest.mark.capture(bpf="not tcp or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0")
 def test_memory_bounded_whatever_the_line_length(env, sut, judge):
     """A 100 MB line streams through while the client reads its reply: the server's resident memory stays
     bounded (T5.2), measured from /proc/PID/status before and after (peak)."""
@@ -183,6 +196,7 @@ def test_half_close_tail(env, sut, judge, family):
     port = env.start("tcp", family)
     data = b"complete\nunterminated tail"
     with env.connect(port, family) as s:
+        cport = s.getsockname()[1]
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
         got, end = recv_to_eof(s, silence=5)
@@ -193,7 +207,8 @@ def test_half_close_tail(env, sut, judge, family):
         judge.fail("T4.1", f"after the half-close the server sent {len(got)} of {len(want)} reply bytes: "
                            f"{first_diff(want, got)}")
     elif got != want:
-        judge.fail("T4.1", f"after the half-close: {first_diff(want, got)}")
+        # The tail was answered, with wrong bytes: the transform's clause, not the half-close's.
+        judge.inconclusive("T4.1", "T2", f"the tail was answered wrong ({first_diff(want, got)})")
     else:
         judge.ok("T4.1", "the unterminated tail answered")
     if end == "rst":
@@ -205,8 +220,7 @@ def test_half_close_tail(env, sut, judge, family):
     else:
         judge.ok("T4.2", "then FIN")
     if env.lab:
-        w = env.wire()
-        flow = w.tcp_flows(port=port)[-1]
+        flow = env.wire().tcp_flow(port, cport)     # not require_base's connection, which came after
         if flow.rst_from_server:
             judge.fail("W2", f"{flow.rst_from_server[0].where}: RST from the server")
         elif not flow.fin_from_server:
@@ -263,6 +277,9 @@ def test_concurrent_connections(env, sut, judge):
         for i, s in enumerate(socks):
             want = b"".join(b"CONN %02d LINE %02d\n" % (i, r) for r in range(20))
             got, end = recv_until(s, len(want), 5)
+            if end == "rst" and want.startswith(got):
+                raise Inconclusive("T4", f"connection {i} was reset (RST) after {len(got)} right bytes, so whether "
+                                         "every line was answered could not be seen")
             if got != want:
                 bad.append(f"connection {i}: {first_diff(want, got)} ({end})")
     finally:
@@ -283,7 +300,7 @@ def served(env, port, line=b"am i served?\n", silence=3.0):
         with env.connect(port, timeout=silence) as s:
             got, end = collect(s, line, silence)
     except OSError as e:
-        return b"", f"{e.strerror or e} when connecting"
+        return b"", str(e)
     return got, None if got == upper(line) else f"got {got!r} ({end})"
 
 
@@ -338,17 +355,20 @@ def judge_backpressure(env, judge, before, sent, stalled):
 
 LEAVE = {
     "close-midline": "closes after half a line",
+    "fin-then-close": "sends 100 KB of lines, half-closes and closes at once (its replies meet an RST)",
     "close-pending": "sends 1 MB of lines and closes without reading the replies",
     "reset-midline": "resets (RST) after half a line",
     "reset-pending": "sends 1 MB of lines and resets (RST) without reading the replies",
     "close-mb-unread": "sends until the server stops reading, then closes with megabytes unread",
+    "reset-while-writing": "sends lines, half-closes and resets (RST) while the server still writes their replies",
 }
 
 
-def _server_conns(env, port):
-    """Connections of the server namespace on the server's port, other than the listener (lab only)."""
-    def count():
-        n = 0
+def _server_sockets(env, port):
+    """[(client port, TCP state, unread bytes)] of the server namespace's connections on the server's port,
+    other than the listener (lab only: the server's view, from its /proc/net/tcp{,6})."""
+    def read():
+        out = []
         for table in ("tcp", "tcp6"):
             try:
                 with open(f"/proc/thread-self/net/{table}") as f:
@@ -356,11 +376,46 @@ def _server_conns(env, port):
                     for line in f:
                         fields = line.split()
                         if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] != "0A":
-                            n += 1
+                            out.append((int(fields[2].rsplit(":", 1)[1], 16), fields[3],
+                                        int(fields[4].split(":")[1], 16)))
             except FileNotFoundError:
                 pass
-        return n
-    return proc.in_netns(env.topo.server.ns, count)
+        return out
+    return proc.in_netns(env.topo.server.ns, read)
+
+
+def _unsent(s):
+    return struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def _half_close_while_server_writes(env, s, port):
+    """Sends lines, 8 KB at a time, each delivered (our send queue empty), until the server leaves them unread:
+    it is then blocked writing replies that we do not read (our receive buffer is 4 KB). Then the half-close:
+    delivered at once, it puts the server's socket in CLOSE_WAIT, where an RST makes its next write() EPIPE,
+    which raises SIGPIPE unless the server ignores it (or writes with MSG_NOSIGNAL)."""
+    cport = s.getsockname()[1]
+    mine = (lambda: [x for x in _server_sockets(env, port) if x[0] == cport]) if env.lab else None
+    chunk = b"y" * 1023 + b"\n"
+    for _ in range(512):            # 4 MB at most: a server that reads everything without ever writing
+        s.sendall(chunk * 8)
+        try:
+            proc.poll_until(lambda: _unsent(s) == 0, timeout=2, what="our lines delivered")
+        except proc.NotReady:
+            break                   # the server's receive window closed: it stopped reading
+        if mine is None:
+            continue
+        try:
+            proc.poll_until(lambda: mine() and mine()[0][2] == 0, timeout=0.3, what="the server reading")
+        except proc.NotReady:
+            break                   # it left our lines unread: blocked writing
+    s.shutdown(socket.SHUT_WR)
+    if mine is None:
+        return ""
+    try:
+        proc.poll_until(lambda: mine() and mine()[0][1] == "08", timeout=3, what="CLOSE_WAIT")
+    except proc.NotReady:           # the FIN queued behind unacknowledged lines: a plain reset then
+        return " (the server's socket never reached CLOSE_WAIT)"
+    return f" (the RST came with the server's socket in CLOSE_WAIT, {mine()[0][2] - 1} bytes of lines unread)"  # - its FIN
 
 
 @pytest.mark.clause("T6.1")
@@ -371,9 +426,17 @@ def test_server_outlives_clients_that_leave_early(env, sut, judge, how):
     need(sut, "tcp-server")
     port = env.start("tcp")
     require_base(env, port, "a client leaving early")
-    s = env.connect(port)
+    how_it_went = ""
+    small_rcvbuf = (lambda x: x.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)) \
+        if how == "reset-while-writing" else None
+    s = env.connect(port, before_connect=small_rcvbuf)
     if how.endswith("midline"):
         s.sendall(b"half a li")
+    elif how == "reset-while-writing":
+        how_it_went = _half_close_while_server_writes(env, s, port)
+    elif how == "fin-then-close":
+        s.sendall(b"line\n" * 20000 + b"mid")
+        s.shutdown(socket.SHUT_WR)
     elif how.endswith("pending"):
         s.setblocking(False)
         push_until_stalled(s, stall=0.5, limit=1 << 20)
@@ -385,18 +448,19 @@ def test_server_outlives_clients_that_leave_early(env, sut, judge, how):
     if env.lab:
         # Until the server has dealt with the departure (or 3 s: a server that never closes sockets).
         try:
-            proc.poll_until(lambda: _server_conns(env, port) == 0, timeout=3, what="the server closing it")
+            proc.poll_until(lambda: not _server_sockets(env, port), timeout=3, what="the server closing it")
         except proc.NotReady:
             pass
     got, err = served(env, port, b"still there?\n")
     server = env.servers.get("tcp") if env.lab else None
     if server is not None and not server.alive():
         judge.fail("T6", f"the server process {exit_text(server.p.returncode)} after a client that "
-                         f"{LEAVE[how]}; the next client: {err or 'served'}")
+                         f"{LEAVE[how]}{how_it_went}; the next client: {err or 'served'}")
     elif err:
         judge.fail("T6", f"after a client that {LEAVE[how]}, the next client was not served: {err}")
     else:
-        judge.ok("T6", f"after a client that {LEAVE[how]}, the same server process served the next client")
+        judge.ok("T6", f"after a client that {LEAVE[how]}{how_it_went}, the same server process served the next "
+                       "client")
 
 
 # --- T7 graceful stop -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lab import proc
+from wcrun.tcpio import push_until_stalled
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +83,13 @@ def test_sender_that_never_reads_gets_backpressure(bins, server):
     p, port = server()
     base = rss_kib(p.pid)
     hog = socket.create_connection(("127.0.0.1", port))
-    first = proc.send_until_blocked(hog)
-    assert first < 64 << 20, f"server kept reading a non-reading client: {first} bytes accepted"
-    # Keep pushing: nothing more may go in once both buffers are full.
-    more = sum(proc.send_until_blocked(hog) for _ in range(20))
-    assert more < 4 << 20, f"server kept reading: {more} more bytes"
+    # The first EAGAIN comes long before the buffers are full (the kernel drains the send buffer into the
+    # server's receive buffer, which grows): push until no byte has gone for a second.
+    first, stalled = push_until_stalled(hog, limit=64 << 20)
+    assert stalled, f"server kept reading a non-reading client: {first} bytes accepted"
+    # Both buffers full: nothing more may go in.
+    more, _ = push_until_stalled(hog, stall=0.5, limit=4 << 20)
+    assert more < 1 << 20, f"server kept reading after the stall: {more} more bytes"
     good_client(bins, port)
     assert rss_kib(p.pid) - base < 8 * 1024, "server buffered the hog's bytes in user space"
     hog.close()

@@ -39,7 +39,7 @@ def test_installed_layout(prefix):
                 "bin/sniffer", "share/wirecheck/python/pytest.ini", "share/wirecheck/python/conftest.py",
                 "share/wirecheck/python/conformance/PROTOCOL.md", "share/wirecheck/python/conformance/conftest.py",
                 "share/wirecheck/python/lab/uml.py", "share/wirecheck/python/lab/uml-init",
-                "share/wirecheck/python/wcrun/installed.json"):
+                "share/wirecheck/python/wcrun/installed.json", "share/wirecheck/python/interop/test_interop.py"):
         assert (prefix / rel).exists(), f"{rel} not installed under {prefix}"
     assert os.access(prefix / "bin/wirecheck", os.X_OK) and os.access(py / "lab/uml-init", os.X_OK)
     assert not list(py.glob("lab/test_*.py")), "the lab's own tests are not installed"

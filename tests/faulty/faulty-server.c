@@ -93,12 +93,12 @@ static void *serve_tcp(void *arg)
     while ((r = read(fd, buf, sizeof buf)) > 0) {
         transform(buf, (size_t)r);
         if (!strcmp(fault->name, "first-line")) {
+            /* The first line's bytes as they come (the seed's readLine loses none of them), then nothing. */
             uint8_t *lf = memchr(buf, '\n', (size_t)r);
-            if (lf) {
-                write_all(fd, buf, (size_t)(lf - buf) + 1);
+            write_all(fd, buf, lf ? (size_t)(lf - buf) + 1 : (size_t)r);
+            if (lf)
                 for (;;)            /* like the seed: the connection is simply abandoned */
                     pause();
-            }
             continue;
         }
         if (!strcmp(fault->name, "waits") || !strcmp(fault->name, "drop-tail")) {
@@ -110,7 +110,8 @@ static void *serve_tcp(void *arg)
             acc_len += (size_t)r;
             size_t send_len = acc_len;
             if (!strcmp(fault->name, "drop-tail")) {
-                uint8_t *lf = memrchr(acc, '\n', acc_len);
+                /* acc holds no LF before this read's bytes: scanning only them keeps a long line linear */
+                uint8_t *lf = memrchr(acc + acc_len - (size_t)r, '\n', (size_t)r);
                 send_len = lf ? (size_t)(lf - acc) + 1 : 0;
             } else if (acc_len < 4096) {
                 continue;

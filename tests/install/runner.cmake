@@ -1,7 +1,7 @@
 # The runner (wcrun), the lab and the conformance scenarios, installed beside the programs with a pytest.ini
 # and the shared conftest.py, and the `wirecheck` command that runs them:
 #   PREFIX/bin/wirecheck                        sh: PYTHONPATH=PREFIX/share/wirecheck/python python3 -m wcrun
-#   PREFIX/share/wirecheck/python/{wcrun,lab,conformance,conftest.py,pytest.ini}
+#   PREFIX/share/wirecheck/python/{wcrun,lab,conformance,interop,conftest.py,pytest.ini}
 # wcrun/installed.json tells wcrun.paths that it is installed and where the programs are (relative to the python
 # directory, so that `cmake --install --prefix P` and DESTDIR relocate the tree).
 include(GNUInstallDirs)
@@ -9,7 +9,7 @@ set(WIRECHECK_PYDIR ${CMAKE_INSTALL_DATADIR}/wirecheck/python)
 set(_wc_stage ${CMAKE_BINARY_DIR}/install-runner)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/tests/wcrun ${PROJECT_SOURCE_DIR}/tests/lab
-                  ${PROJECT_SOURCE_DIR}/tests/conformance
+                  ${PROJECT_SOURCE_DIR}/tests/conformance ${PROJECT_SOURCE_DIR}/tests/interop
         DESTINATION ${WIRECHECK_PYDIR} USE_SOURCE_PERMISSIONS
         PATTERN __pycache__ EXCLUDE
         REGEX "/lab/(test_[^/]*|conftest)\\.py$" EXCLUDE)

@@ -3,9 +3,10 @@
 The sniffer (build/bin/sniffer) records the client's and the server's interface into captures/<id>.pcapng;
 interface 0 is the client side, 1 the server side: the ledger matches the two sides packet by packet there.
 Beside it, captures/<id>.client.pcapng and captures/<id>.server.pcapng hold one side each (sniffer --split):
-those are the files to open in Wireshark, whose TCP analysis mixes the sides up in the two-sided file. Its section comment says what the scenario was: the test id,
-the kernel (native or UML), the wirecheck version, the topology, and, rewritten when the test ends, every
-impairment and command. captures/<id>.json holds the same plus tc statistics, timings and the ledger.
+those are the files to open in Wireshark, whose TCP analysis mixes the sides up in the two-sided file. Their
+section comment says what the scenario was: the test id, the kernel (native or UML), the wirecheck version, the
+topology, and, rewritten when the test ends, every impairment and command. captures/<id>.json holds the same
+plus tc statistics, timings and the ledger.
 """
 import json
 import os
@@ -66,9 +67,9 @@ def file_comment(path, side=None):
 class Capture:
     """The sniffer on the client's and the server's interface, from start() to stop() (SIGTERM)."""
 
-    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None, split=False):
+    def __init__(self, sniffer, topo, path, comments, bpf=None, logdir=None, snaplen=None, split=False):
         self.sniffer, self.topo, self.path = sniffer, topo, pathlib.Path(path)
-        self.comments, self.bpf, self.logdir = comments, bpf, logdir
+        self.comments, self.bpf, self.logdir, self.snaplen = comments, bpf, logdir, snaplen
         self.ready = self.path.with_name(self.path.name + ".ready")
         # split: one file per side beside the two-sided one, <stem>.client.pcapng and <stem>.server.pcapng
         self.sides = side_paths(self.path) if split else {}
@@ -89,6 +90,8 @@ class Capture:
             a += ["--split", f"{iface}={path}"]
         if self.bpf:
             a += ["-f", self.bpf]
+        if self.snaplen:
+            a += ["-s", str(self.snaplen)]
         return a
 
     def files(self):
@@ -168,10 +171,12 @@ class Scenario:
             lines += [f"note: {n}" for n in self.notes]
         return lines
 
-    def start_capture(self, bpf=None):
+    def start_capture(self, bpf=None, snaplen=None):
+        """Starts the two-sided capture; a BPF filter or a snaplen keeps a scenario that streams 100 MB from
+        writing (and the ledger from reading) every byte of it."""
         t0 = time.monotonic()
         self.capture = Capture(self.bins["sniffer"], self.topo, self.pcapng, self.comments(), bpf=bpf,
-                               logdir=str(self.logdir), split=True).start()
+                               snaplen=snaplen, logdir=str(self.logdir), split=True).start()
         self.timings["capture_start_s"] = time.monotonic() - t0
         return self.capture
 

@@ -73,7 +73,8 @@ def netem(lab):
 def scenario(request, lab, netem, bins):
     """The test's scenario: capture of both sides already running, ledger, record (lab.capture.Scenario)."""
     sc = capture.Scenario(request.node.nodeid, lab, netem, bins)
-    sc.start_capture()
+    m = request.node.get_closest_marker("capture")
+    sc.start_capture(**(m.kwargs if m else {}))
     yield sc
     rep = getattr(request.node, "wc_rep_call", None)
     sc.finish("passed" if rep is not None and rep.passed else "failed" if rep is not None else "error")

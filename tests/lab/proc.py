@@ -260,21 +260,6 @@ def wait_udp_answering(host, port, p=None, timeout=10.0, probe=b"wirecheck-probe
         poll_until(ok, timeout, what=f"UDP server answering on {host}:{port}")
 
 
-def send_until_blocked(sock, limit=256 << 20, chunk=65536):
-    """Writes to a socket, made non-blocking, until the kernel refuses more (EAGAIN) or `limit` bytes went;
-    returns the bytes sent. A peer that keeps reading never blocks the writer: the limit ends the loop, and
-    the caller's assertion on the count says whether back-pressure happened."""
-    sock.setblocking(False)
-    data = b"x" * chunk
-    sent = 0
-    try:
-        while sent < limit:
-            sent += sock.send(data)
-    except BlockingIOError:
-        pass
-    return sent
-
-
 def recv_to_eof(sock, chunk=65536):
     """Everything a TCP peer sends until its FIN; a reset raises ConnectionResetError (an RST, not a FIN)."""
     got = bytearray()

@@ -79,8 +79,16 @@ class Subject:
         try:
             rc = self.p.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            group = subprocess.run(["ps", "-o", "pid,stat,wchan:20,args", "--sid", str(self.p.pid)],
+                                   capture_output=True, text=True).stdout
+            # Where it hangs: pytest's faulthandler plugin dumps every thread's stack on SIGABRT.
+            os.kill(self.p.pid, signal.SIGABRT)
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
             os.killpg(self.p.pid, signal.SIGKILL)
-            raise AssertionError(f"{signal.Signals(sig).name}: still running after 30 s\n{self.output()}")
+            raise AssertionError(f"{signal.Signals(sig).name}: still running after 30 s\n{group}\n{self.output()}")
         return rc, time.monotonic() - t0
 
     def close(self):

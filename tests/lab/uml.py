@@ -185,7 +185,7 @@ def _boot(args, argv, kernel, run_dir):
                f"init={run_dir / 'init'}", f"wc_run={run_dir}", f"wc_mods={MODULES}",
                f"umid=wc-{os.getpid()}", f"uml_dir={run_dir}", "quiet", "loglevel=1", "con0=fd:0,fd:1",
                f"con1=fd:{ctl_r},fd:{note_w}", "con=null"]
-    why = "this kernel has no sch_netem" if not args.forced else "asked to (--force)"
+    why = args.because or ("this kernel has no sch_netem" if not args.forced else "asked to (--force)")
     print(f"wirecheck lab: running `{shlex.join(argv)}` inside User-Mode Linux ({KERNEL}), because {why}",
           file=sys.stderr, flush=True)
     sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -285,6 +285,7 @@ def main():
     r.add_argument("--mem", default="1024M")
     r.add_argument("--timeout", type=float, default=3600.0, help="kill UML after this many seconds")
     r.add_argument("--force", dest="forced", action="store_true", help="(only said in the banner line)")
+    r.add_argument("--because", metavar="TEXT", help="why UML: said in the banner line")
     r.add_argument("cmd", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
     sub.add_parser("cleanup", help="remove what dead runs left behind (lab/reap.py)").set_defaults(fn=cmd_cleanup)

@@ -112,23 +112,25 @@ def start(out, *args):
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def interrupt_when(p, ready, what, sig=signal.SIGINT):
+    """Once ready() (polled), sends sig to the run's group; returns (exit status, seconds to stop, output)."""
+    proc.poll_until(lambda: ready() or p.poll() is not None, timeout=300, what=what)
+    assert p.poll() is None, f"the run ended before it could be interrupted ({what})"
+    t0 = time.monotonic()
+    os.killpg(p.pid, sig)
+    rc = p.wait(timeout=60)
+    return rc, time.monotonic() - t0, p.stdout.read().decode(errors="replace")
+
+
 def test_ctrl_c_in_the_uml_stage_stops_within_5_s(tmp_path):
     out = tmp_path / "run"
     p = start(out, "-k", "seed_session or ordering_under_loss")
     # The netem scenario's capture exists once the UML stage is running it.
-    proc.poll_until(lambda: any(out.glob("*ordering_under_loss*")) or p.poll() is not None, timeout=300,
-                    what="the netem scenario running")
-    assert p.poll() is None, "the run ended before it could be interrupted"
-    t0 = time.monotonic()
-    os.killpg(p.pid, signal.SIGINT)
-    rc = p.wait(timeout=60)
-    took = time.monotonic() - t0
-    text = p.stdout.read().decode(errors="replace")
+    rc, took, text = interrupt_when(p, lambda: any(out.glob("*ordering_under_loss*")), "the netem scenario running")
     assert rc == 130 and took < 5 + 1, (rc, took, text[-3000:])      # 5 s in UML, 1 s for the report
     assert "INTERRUPTED (SIGINT)" in text
     ns, procs = leftovers(p.pid)
     assert not ns and not procs, (ns, procs)
-    assert not subprocess.run(["pgrep", "-f", f"wc-uml-run-{p.pid}"], capture_output=True).stdout
 
 
 def test_after_a_sigkill_the_next_run_reaps_everything(tmp_path):
@@ -146,3 +148,19 @@ def test_after_a_sigkill_the_next_run_reaps_everything(tmp_path):
         return not ns and not procs
     proc.poll_until(clean, timeout=10, what="nothing of the killed run left")
     assert not list(out.glob("*.partial")), list(out.glob("*.partial"))
+
+
+def test_ctrl_c_in_the_demonstration_stops_it(tmp_path):
+    out = tmp_path / "demo"
+    p = subprocess.Popen([CONFORMANCE, "--demo-only", "--demo-n", "50", "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    # Once its first run's capture exists, the demonstration is collecting (inside UML where netem is missing).
+    rc, took, text = interrupt_when(p, lambda: any((out / "reliability").glob("*.pcapng*")),
+                                    "the demonstration collecting")
+    assert rc == 130 and took < 6, (rc, took, text[-3000:])
+    assert "demonstration was interrupted" in text, text[-2000:]
+
+    def clean():
+        ns, procs = leftovers(p.pid)       # linux.uml among the processes: every one carries the run's mark
+        return not ns and not procs
+    proc.poll_until(clean, timeout=10, what="nothing of the demonstration left")

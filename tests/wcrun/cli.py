@@ -66,9 +66,20 @@ def parse_args(argv):
     ap.add_argument("--demo-n", type=int, default=500, metavar="N", help="messages per demonstration run "
                     "(default 500)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
+    ap.add_argument("--matrix", metavar="CATALOGUE", help="many implementations at once (a TOML catalogue): each "
+                    "one's conformance, then every client against every server; writes matrix.html/.json/.md; -j runs "
+                    "cells in parallel")
+    ap.add_argument("--shard", metavar="I/N", help="with --matrix: run the I-th of N stable slices of the cells (N "
+                    "alone: I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID, counted from 0); join them with "
+                    "`scripts/conformance merge DIR...`")
     a = ap.parse_args(argv)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if a.baseline:
+        try:
+            ci.known_failures(ci.load(a.baseline))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            ap.error(f"--baseline {a.baseline}: not a readable report.json ({e})")
     if a.target_udp_port is not None and not a.target:
         ap.error("--target-udp-port needs --target")
     if a.target:
@@ -87,19 +98,23 @@ class Interrupt:
     def __init__(self):
         self.signum = None
         self.child = None
+        self.in_python = False
         signal.signal(signal.SIGINT, self.handle)
         signal.signal(signal.SIGTERM, self.handle)
 
     def handle(self, signum, _frame):
         first = self.signum is None
         self.signum = self.signum or signum
+        if first:
+            print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
         if self.child is not None and self.child.poll() is None:
             try:
                 os.killpg(self.child.pid, signum)
             except ProcessLookupError:
                 pass
-        if first:
-            print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
+        elif first and self.in_python:
+            # Work in this process (the demonstration): stop it where it is; its own clean-up runs.
+            raise KeyboardInterrupt
 
     @property
     def name(self):
@@ -129,7 +144,6 @@ class Interrupt:
 def stage_env(out):
     env = dict(os.environ)
     env["WIRECHECK_CAPTURES"] = str(out)
-    env["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it (tests look for it)
     env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
@@ -218,9 +232,19 @@ def main(argv):
         return diff_main(argv[1:])
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
+    if argv[:1] == ["merge"]:
+        from wcrun import matrix
+        return matrix.merge_main(argv[1:])
     a = parse_args(argv)
+    os.environ["WIRECHECK_RUN_PID"] = str(os.getpid())     # every process of the run carries it
     if a.cleanup:
         return cleanup(quiet=False)
+    from wcrun import rootless
+    if rootless.needed(a):
+        return rootless.reexec(argv, a)
+    if a.matrix:
+        from wcrun import matrix
+        return matrix.main(a)
     if a.list:
         return list_scenarios(a)
     sut_desc = SUT(options.given(lambda k: getattr(a, k))).describe()
@@ -255,6 +279,7 @@ def main(argv):
     complete = complete and not intr.signum
     demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
     demo_ok = not demo_ran or run_demo(a, out, stages, intr)
+    complete = complete and not intr.signum
     cited = [p for c in rep["clauses"] for p in c["captures"]]
     rep["run"] = runinfo.run_object(started, runinfo.utc_now(), sut_desc, stages, out, cited, complete,
                                     interrupted=intr.name,
@@ -293,12 +318,20 @@ def run_demo(a, out, stages, intr):
     from wcrun import demo, demo_report
     t0 = time.monotonic()
     print("== reliability demonstration: TCP against UDP through loss, reordering and duplication", flush=True)
+    if intr:
+        intr.in_python = True
     try:
         args = demo.parse_args(["run", "-n", str(a.demo_n), "--out", str(out)])
         rel = demo.analyze(out, demo.run_collect(args))
+    except KeyboardInterrupt:
+        print("conformance: the reliability demonstration was interrupted", file=sys.stderr)
+        return False
     except Exception as e:
         print(f"conformance: the reliability demonstration failed: {e}", file=sys.stderr)
         return False
+    finally:
+        if intr:
+            intr.in_python = False
     stages.append({"name": "demo", "where": "demo", "seconds": round(time.monotonic() - t0, 1)})
     print(demo_report.table(rel), flush=True)
     return True
@@ -335,11 +368,14 @@ def demo_only(a, sut_desc):
         rep = report.aggregate([], clause_db.load(), sut_desc)
         rep["status"], rep["headline"] = run_status(rep["clauses"], complete=False)
     stages = list((rep.get("run") or {}).get("stages") or [])
-    ok = run_demo(a, out, stages, None)
+    intr = Interrupt()
+    ok = run_demo(a, out, stages, intr)
     if rep.get("run"):
         rep["run"]["stages"] = stages
     write_report(rep, out)
     print(f"report: {out / 'report.html'}  ({out / 'report.json'})")
+    if intr.signum:
+        return intr.exit_status()
     return 0 if ok else 1
 
 
@@ -356,11 +392,10 @@ def print_table(rep, out):
         if v in ("fail", "flaky", "error", "inconclusive"):
             for e in report.evidence_lines(c, width=160):
                 print(f"{'':<29}{e}")
-    n = {v: sum(1 for c in rep["clauses"] if c["verdict"] == v) for v in report.VERDICTS}
     for note in rep.get("notes", []):
         print(f"note: {note}")
     print()
-    print(f"{rep['headline']}: " + ", ".join(f"{n[v]} {v}" for v in n if n[v]))
+    print(f"{rep['headline']}: " + report.counts_text(rep))
     print(f"report: {out / 'report.html'}  ({out / 'report.json'}, {out / 'report.md'})")
 
 

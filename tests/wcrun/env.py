@@ -4,6 +4,7 @@ Scenarios talk to an Env only: start the server under test, open sockets on the 
 under test. The same scenario code then runs in the lab, with captures and impairments, or against a server on
 another machine, at the application level.
 """
+import errno
 import re
 import signal
 import socket
@@ -45,6 +46,19 @@ def exit_text(rc):
 
 
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.$]+(?:Error|Exception|Exit)\b|Exception in thread|panic:|fatal|Segmentation)")
+
+
+def udp_bound(port, tables=("udp", "udp6")):
+    """True when a socket of this thread's network namespace is bound to UDP `port`."""
+    for table in tables:
+        try:
+            with open(f"/proc/thread-self/net/{table}") as f:
+                next(f)
+                if any(int(line.split()[1].rsplit(":", 1)[1], 16) == port for line in f):
+                    return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def stderr_tail(p, lines=3, width=300):
@@ -91,7 +105,16 @@ class Env:
             s.settimeout(timeout)
             if before_connect:
                 before_connect(s)
-            s.connect((host, port))
+            try:
+                s.connect((host, port))
+            except OSError as e:
+                s.close()
+                where = f"[{host}]:{port}" if family == 6 else f"{host}:{port}"
+                what = {errno.ECONNREFUSED: f"refused: is the server listening on IPv{family}, and still running?",
+                        errno.ETIMEDOUT: "timed out: is the server accepting?"}.get(e.errno, e.strerror or str(e))
+                if isinstance(e, socket.timeout):
+                    what = f"not accepted within {timeout:.0f} s: is the server accepting?"
+                raise type(e)(f"connection to {where} {what}") from None
             return s
         return self.in_client(make)
 
@@ -220,21 +243,11 @@ class LabEnv(Env):
                                                                           lambda: tcp_listening(port)),
                             timeout=20, what=f"{cmd}: listening on TCP port {port}")
         else:
-            self._udp_answers(p, cmd, 4, port, timeout=20)
-
-    def _udp_answers(self, p, cmd, family, port, timeout):
-        # Any answer will do, from any port: a server that replies from the wrong port is ready, and fails U2
-        # in its scenario rather than here.
-        host = self.server_host(family)
-        with proc.in_netns(self.topo.server.ns, lambda: udp_socket(family)) as s:
-            def answered():
-                self._check_alive(p)
-                s.sendto(b"wirecheck readiness probe", (host, port))
-                try:
-                    return s.recvfrom(70000)
-                except (socket.timeout, ConnectionRefusedError):
-                    return False
-            proc.poll_until(answered, timeout=timeout, what=f"{cmd}: answering on UDP [{host}]:{port}")
+            # Bound, read from the namespace's socket table: a server that answers from a wrong port, late or not
+            # at all is ready, and fails the clause about that in its scenario rather than here.
+            proc.poll_until(lambda: self._check_alive(p) and proc.in_netns(self.topo.server.ns,
+                                                                          lambda: udp_bound(port)),
+                            timeout=20, what=f"{cmd}: bound to UDP port {port}")
 
     def _require_ipv6(self, kind, port):
         host = self.server_host(6)
@@ -245,13 +258,8 @@ class LabEnv(Env):
         if kind == "tcp":
             if not proc.in_netns(self.topo.server.ns, lambda: tcp_listening(port, ("tcp6",))):
                 raise NotApplicable(why)
-        else:
-            try:
-                self._udp_answers(self.servers[kind], "", 6, port, timeout=2)
-            except proc.NotReady:
-                if self.servers[kind].alive():
-                    raise NotApplicable(why) from None
-                raise
+        elif not proc.in_netns(self.topo.server.ns, lambda: udp_bound(port, ("udp6",))):
+            raise NotApplicable(why)
 
     @staticmethod
     def _check_alive(p):
@@ -427,3 +435,14 @@ class LoopbackEnv(Env):
                                 f"{tail or '(empty)'}")
         self.servers = {}
         return problems
+
+
+def lab_env(request, sut, attach_capture):
+    """A scenario's lab env as a fixture body (`yield from`): its two-sided capture attached to the report, and
+    afterwards a server under test that died, or wrote an error, as the first thing its evidence says."""
+    sc = request.getfixturevalue("scenario")
+    attach_capture(sc.pcapng)
+    env = LabEnv(sut, sc)
+    yield env
+    for text in env.crashes() + env.stderr_errors():
+        request.node.user_properties.append(("crash", text))

@@ -11,7 +11,7 @@ from wcrun import clauses as clause_db
 from wcrun.clauses import clause_of
 from wcrun import options, paths
 from wcrun import report as report_mod
-from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts
+from wcrun.verdict import EnvError, Inconclusive, NotApplicable, clause_parts, inconclusive_text
 
 _CLAUSE_ID = re.compile(r"^([TUWC]\d+(?:\.\d+)?)\b")
 
@@ -116,6 +116,7 @@ class Judge:
             self.records[rid] = rec
             self.node.user_properties.append(("verdict", [rid, rec]))
         if text and verdict != "pass":      # a pass's text is in its record, shown where the verdict is pass
+            text = inconclusive_text(because, text) if verdict == "inconclusive" else text
             self(text if _CLAUSE_ID.match(text) else f"{clause_of(cid)}: {text}")
 
     def ok(self, cid, text=None):
@@ -255,7 +256,7 @@ class _Collector:
             r["outcome"], r["raised"] = raised["kind"], raised
             text = raised["text"] or ""
             if raised["kind"] == "inconclusive":
-                r["evidence"].append(f"inconclusive: {raised['because']} fails, so {text}")
+                r["evidence"].append(inconclusive_text(raised["because"], text))
             elif raised["kind"] == "error":
                 r["evidence"].append("error: " + " | ".join(text.splitlines()[:3])[:600])
             else:

@@ -7,7 +7,7 @@ import pathlib
 import shutil
 
 from wcrun.clauses import PROTOCOL, clause_of
-from wcrun.verdict import VERDICTS, combine_repeats, run_status, worst
+from wcrun.verdict import VERDICTS, combine_repeats, inconclusive_text, run_status, worst
 
 
 def _scenario_clause_verdicts(results):
@@ -28,7 +28,9 @@ def _judge(rid, per, by_node, not_applicable):
         vs = rv[rid]
         v = combine_repeats([x["verdict"] for x in vs])
         because = sorted({x["because"] for x in vs if x.get("because")})
-        mine.append((by_node[nodeid], v, because, [x.get("text") for x in vs if x.get("text")]))
+        texts = [inconclusive_text(x.get("because"), x["text"]) if x["verdict"] == "inconclusive" else x["text"]
+                 for x in vs if x.get("text")]
+        mine.append((by_node[nodeid], v, because, texts))
     if clause_of(rid) in not_applicable:
         return "n/a", mine, []
     verdict = worst(v for _, v, _, _ in mine) if mine else "not run"
@@ -48,7 +50,8 @@ def _evidence(rid, chosen, per):
             key = x.split("ends: ")[-1].split(" (logs: ")[0].split(":")[0]
             crashes.setdefault(key, [r["name"], x, 0])[2] += 1
         lines = [t if re.match(r"[TUWC]\d", t) else f"{cid}: {t}" for t in texts if t] + \
-            [e for e in r["evidence"] if e.startswith(cid)] + [e for e in r["evidence"] if not e.startswith(cid)]
+            [e for e in r["evidence"] if e.startswith(cid)] + \
+            [e for e in r["evidence"] if not e.startswith(cid) and not (texts and e.startswith("inconclusive, "))]
         if v == "flaky":
             lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
                      f"{len(per[r['nodeid']][rid])} runs passed"] + lines
@@ -164,6 +167,22 @@ def _counts(report):
     return n
 
 
+def counts_text(report):
+    """"14 pass, 2 fail (SHOULD), 2 n/a": a failing SHOULD clause is said to be one, since it fails no run."""
+    n = _counts(report)
+    should = sum(1 for c in report["clauses"] if c["verdict"] == "fail" and c["level"] != "MUST")
+    parts = []
+    for v in VERDICTS:
+        if v == "fail" and n[v]:
+            if n[v] - should:
+                parts.append(f"{n[v] - should} fail")
+            if should:
+                parts.append(f"{should} fail (SHOULD)")
+        elif n[v]:
+            parts.append(f"{n[v]} {v}")
+    return ", ".join(parts)
+
+
 EVIDENCE_SHOWN = 4
 
 
@@ -224,12 +243,11 @@ def coverage(report):
 
 
 def markdown(report, outdir):
-    n = _counts(report)
     lines = ["# wirecheck conformance report", "",
              f"Implementation under test: {sut_text(report['sut'])}", ""]
     lines += [f"{x}  " for x in run_lines(report)] + [""] if report.get("run") else []
     lines += [f"Note: {x}  " for x in report.get("notes", [])] + ([""] if report.get("notes") else [])
-    lines += [f"**{headline(report)}**: " + ", ".join(f"{n[v]} {v}" for v in VERDICTS if n[v]), "",
+    lines += [f"**{headline(report)}**: " + counts_text(report), "",
               "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
     for c in report["clauses"]:
         ev = "<br>".join(e.replace("|", "\\|") for e in evidence_lines(c))
@@ -254,7 +272,6 @@ col.cap{width:14em}"""
 
 
 def to_html(report, outdir, extra_html=""):
-    n = _counts(report)
     e = html.escape
     rows = []
     for c in report["clauses"]:
@@ -284,7 +301,7 @@ def to_html(report, outdir, extra_html=""):
 <h1>wirecheck conformance report</h1>
 <p>Implementation under test: <code>{e(sut_text(report["sut"]))}</code></p>
 {run}
-<p><b>{e(headline(report))}</b>: {", ".join(f"{n[v]} {v}" for v in VERDICTS if n[v])}.
+<p><b>{e(headline(report))}</b>: {e(counts_text(report))}.
 Clauses are those of <a href="PROTOCOL.md">PROTOCOL.md</a>; open a capture in Wireshark
 to see the packets behind a verdict (packet comments explain each one).</p>
 <h2>Clauses</h2>

@@ -102,7 +102,7 @@ def prompt_then_late(s, data, silence=3.0, late_silence=5.0, chunk=None):
     return got + more, False
 
 
-def push_until_stalled(s, stall=1.0, limit=256 << 20, deadline=60.0, chunk=65536):
+def push_until_stalled(s, stall=1.0, limit=96 << 20, deadline=60.0, chunk=65536):
     """Writes lines to a peer that we never read from, until the peer visibly stops reading (no progress for
     `stall` seconds) or `limit` bytes went. Returns (bytes sent, stalled)."""
     s.setblocking(False)

@@ -55,6 +55,13 @@ class NotApplicable(Exception):
     """Raised when a scenario does not apply to this implementation (for example IPv6 to an IPv4-only one)."""
 
 
+def inconclusive_text(because, text):
+    """How an inconclusive verdict reads everywhere: it names the clause whose failure blocked it."""
+    if not because or (text or "").startswith("inconclusive") or because in (text or ""):
+        return text
+    return f"inconclusive, {because} fails: {text}"
+
+
 def worst(verdicts):
     """The clause verdict of several scenario verdicts."""
     vs = list(verdicts)

@@ -48,10 +48,12 @@ class Pkt:
 
 
 class Flow:
-    """One TCP connection as seen on one side; `server` is the (addr, port) that accepted it."""
+    """One TCP connection as seen on one side; `server` is the (addr, port) that accepted it, `client` the
+    (addr, port) that opened it."""
 
-    def __init__(self, server, packets):
+    def __init__(self, server, packets, client=None):
         self.server = server
+        self.client = client
         self.packets = packets
 
     def _from_server(self, p):
@@ -139,9 +141,16 @@ class Wire:
                 continue
             server = (p.dst, p.dport) if p.dport == port else (p.src, p.sport)
             client = (p.src, p.sport) if p.dport == port else (p.dst, p.dport)
-            flows.setdefault((server, client), Flow(server, [])).packets.append(p)
+            flows.setdefault((server, client), Flow(server, [], client)).packets.append(p)
         assert flows, f"no TCP packet to or from port {port} on the {side} side of {self.path}"
         return list(flows.values())
+
+    def tcp_flow(self, port, cport, side="server"):
+        """The connection to `port` from the client's port `cport` (a scenario that opens more than one
+        connection, a check of the server's health after it for one, judges its own)."""
+        mine = [f for f in self.tcp_flows(port, side) if f.client[1] == cport]
+        assert mine, f"no TCP packet between port {port} and client port {cport} on the {side} side of {self.path}"
+        return mine[-1]
 
     def syns(self, port, side="client"):
         return [p for p in self.side(side) if p.proto == TCP and p.dport == port and p.flags == "S"]
@@ -169,6 +178,16 @@ class Wire:
         """Datagrams leaving the server side toward the client whose source port is not `port`."""
         requests = {(p.src, p.sport) for p in self.side(side) if p.proto == UDP and p.dport == port}
         return [p for p in self.side(side) if p.proto == UDP and (p.dst, p.dport) in requests and p.sport != port]
+
+    def udp_replies_misaddressed(self, port, side="server"):
+        """[(reply, request's source port)]: datagrams from the server's `port` to a request's source address
+        but another port (a port byte-swapped by a second htons(), say): no client ever receives them."""
+        requests = {}
+        for p in self.side(side):
+            if p.proto == UDP and p.dport == port:
+                requests.setdefault(p.src, set()).add(p.sport)
+        return [(p, min(requests[p.dst])) for p in self.side(side)
+                if p.proto == UDP and p.sport == port and p.dst in requests and p.dport not in requests[p.dst]]
 
     def udp_reply_frame(self, port, length, side="client"):
         for p in self.side(side):

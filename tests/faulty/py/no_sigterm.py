@@ -24,5 +24,6 @@ class Server(socketserver.ThreadingTCPServer):
         super().server_bind()
 
 
-with Server(("::", int(sys.argv[1])), Handler) as srv:
-    srv.serve_forever()
+if __name__ == "__main__":
+    with Server(("::", int(sys.argv[1])), Handler) as srv:
+        srv.serve_forever()
