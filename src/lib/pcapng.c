@@ -126,11 +126,9 @@ int wc_pcapng_flush(struct wc_pcapng *w)
 }
 
 /* Reserves total bytes at the end of the buffer (flushing first when they do
- * not fit) and returns where the block starts, or NULL with w->err set. */
-static uint8_t *block_begin(struct wc_pcapng *w, uint32_t type, size_t total)
+ * not fit) and returns where they start, or NULL with w->err set. */
+static uint8_t *reserve(struct wc_pcapng *w, size_t total)
 {
-    uint8_t *p;
-
     if (w->err)
         return NULL;
     if (total > WC_PCAPNG_BUFFER_SIZE || total > UINT32_MAX) {
@@ -152,7 +150,17 @@ static uint8_t *block_begin(struct wc_pcapng *w, uint32_t type, size_t total)
     }
     if (w->cap - w->len < total && wc_pcapng_flush(w) < 0)
         return NULL;
-    p = w->buf + w->len;
+    return w->buf + w->len;
+}
+
+/* Reserves a block of total bytes and writes its type and length; returns where its body starts, or NULL
+ * with w->err set. */
+static uint8_t *block_begin(struct wc_pcapng *w, uint32_t type, size_t total)
+{
+    uint8_t *p = reserve(w, total);
+
+    if (!p)
+        return NULL;
     p = put32(p, type);
     return put32(p, (uint32_t)total);
 }
@@ -256,19 +264,22 @@ int wc_pcapng_add_iface(struct wc_pcapng *w, const struct wc_pcapng_iface *ifc)
     return (int)w->nifaces++;
 }
 
-int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
+size_t wc_pcapng_epb_size(const struct wc_pcapng_epb *e)
 {
     size_t total = 28 + 4 + 4 + pad4(e->caplen);  /* header, ifid, ts, lengths, trailer; endofopt */
-    uint8_t *p, flags[4];
 
-    if (e->ifid >= w->nifaces)
-        return -EINVAL;
     for (size_t i = 0; i < e->ncomments; i++)
         total += opt_size(mem_len(e->comments[i].s, e->comments[i].len));
     if (e->flags)
         total += opt_size(4);
-    if (!(p = block_begin(w, BT_EPB, total)))
-        return w->err;
+    return total;
+}
+
+size_t wc_pcapng_epb_encode(uint8_t *block, const struct wc_pcapng_epb *e)
+{
+    uint8_t *p = block + 8, flags[4];
+    size_t total;
+
     p = put32(p, e->ifid);
     p = put_ts(p, e->ts_ns);
     p = put32(p, e->caplen);
@@ -280,7 +291,41 @@ int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
         put32(flags, e->flags);
         p = put_opt(p, EPB_FLAGS, flags, 4);
     }
-    block_end(w, p, total);
+    p = put16(p, OPT_ENDOFOPT);
+    p = put16(p, 0);
+    /* The length, known now, goes in front and at the end. */
+    total = (size_t)(p - block) + 4;
+    put32(p, (uint32_t)total);
+    put32(block, BT_EPB);
+    put32(block + 4, (uint32_t)total);
+    return total;
+}
+
+int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
+{
+    size_t total = wc_pcapng_epb_size(e);
+    uint8_t *p;
+
+    if (e->ifid >= w->nifaces)
+        return -EINVAL;
+    if (!(p = reserve(w, total)))
+        return w->err;
+    wc_pcapng_epb_encode(p, e);
+    w->len += total;
+    return 0;
+}
+
+int wc_pcapng_write_epb_block(struct wc_pcapng *w, const uint8_t *block, size_t len, uint32_t ifid)
+{
+    uint8_t *p;
+
+    if (ifid >= w->nifaces || len < 32 || len % 4 != 0)
+        return -EINVAL;
+    if (!(p = reserve(w, len)))
+        return w->err;
+    memcpy(p, block, len);
+    put32(p + 8, ifid);
+    w->len += len;
     return 0;
 }
 

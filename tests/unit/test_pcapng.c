@@ -193,6 +193,63 @@ static void test_write_errors(const char *dir)
     CHECK_EQ("open in a missing directory", -ENOENT, wc_pcapng_open(&w, path, NULL));
 }
 
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = malloc(1 << 16);
+
+    *len = f && b ? fread(b, 1, 1 << 16, f) : 0;
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* A block encoded now and written later (the sniffer's reorder stage) is byte for byte what
+ * wc_pcapng_write_epb writes, under the interface id of the file it goes to. */
+static void test_encoded_block(const char *dir)
+{
+    struct wc_pcapng_iface a = {"lo", NULL, NULL, 1, 262144};
+    static const uint8_t data[] = {1, 2, 3, 4, 5, 6, 7};
+    struct wc_pcapng_str c[2] = {{"udp seq=7\n", 10}, {"second", 6}};
+    struct wc_pcapng_epb e = {0, 1700000000123456789ull, data, sizeof data, 60, 2, c, 2};
+    uint8_t block[256];
+    struct wc_pcapng *w;
+    char direct[512], later[512];
+    uint8_t *x, *y;
+    size_t n, nx = 0, ny = 0;
+
+    snprintf(direct, sizeof direct, "%s/direct.pcapng", dir);
+    snprintf(later, sizeof later, "%s/later.pcapng", dir);
+    CHECK_EQ("open", 0, wc_pcapng_open(&w, direct, NULL));
+    CHECK_EQ("iface 0", 0, wc_pcapng_add_iface(w, &a));
+    CHECK_EQ("iface 1", 1, wc_pcapng_add_iface(w, &a));
+    e.ifid = 1;
+    CHECK_EQ("direct", 0, wc_pcapng_write_epb(w, &e));
+    CHECK_EQ("close", 0, wc_pcapng_close(w));
+
+    e.ifid = 0;
+    n = wc_pcapng_epb_encode(block, &e);
+    CHECK_EQ("encoded size", wc_pcapng_epb_size(&e), n);
+    CHECK_EQ("open", 0, wc_pcapng_open(&w, later, NULL));
+    CHECK_EQ("iface 0", 0, wc_pcapng_add_iface(w, &a));
+    CHECK_EQ("iface 1", 1, wc_pcapng_add_iface(w, &a));
+    CHECK_EQ("unknown interface", -EINVAL, wc_pcapng_write_epb_block(w, block, n, 2));
+    CHECK_EQ("no block's length", -EINVAL, wc_pcapng_write_epb_block(w, block, n - 2, 1));
+    CHECK_EQ("as interface 1", 0, wc_pcapng_write_epb_block(w, block, n, 1));
+    CHECK_EQ("close", 0, wc_pcapng_close(w));
+    CHECK_EQ("the block keeps its own interface id", 0, block[8]);
+
+    x = slurp(direct, &nx);
+    y = slurp(later, &ny);
+    CHECK_EQ("file sizes", nx, ny);
+    if (x && y && nx == ny)
+        CHECK_BYTES(x, y, nx);
+    free(x);
+    free(y);
+    unlink(direct);
+    unlink(later);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/wc-test-pcapng-XXXXXX";
@@ -204,6 +261,7 @@ int main(void)
     test_roundtrip(dir);
     test_option_text(dir);
     test_write_errors(dir);
+    test_encoded_block(dir);
     rmdir(dir);
     return check_done("test_pcapng");
 }
