@@ -59,11 +59,16 @@ struct wc_sniff_source_ops {
     void (*cleanup)(struct wc_sniff *s);
 };
 
-/* An output backend. Each returns 0 or -errno; open and close set the handle's message. */
+/* An output backend. Each returns 0 or -errno; open and close set the handle's message. A packet is encoded
+ * on arrival, while its bytes are in cache, and its block is written once the reorder stage lets it go. */
 struct wc_sniff_output_ops {
     int (*open)(struct wc_sniff *s);
-    int (*write)(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
-                 const char *label);
+    /* Encodes rec, its flags and its label into a block that room(s, size) gives, and returns its size; 0:
+     * room gave none. */
+    size_t (*encode)(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                     const char *label, uint8_t *(*room)(struct wc_sniff *s, size_t size));
+    /* Writes a block that encode made of one of src's packets. */
+    int (*write)(struct wc_sniff *s, const struct source *src, const uint8_t *block, size_t len);
     int (*flush)(struct wc_sniff *s);
     /* Writes what is left (pcapng: the interface statistics) and gives the file its name. */
     int (*close)(struct wc_sniff *s, uint64_t end_ns);
@@ -73,38 +78,49 @@ struct wc_sniff_output_ops {
     const char *(*tmpname)(const struct wc_sniff *s);
 };
 
-/* The reorder stage (capture_order.c): per interface, a queue of packets sorted by timestamp (a ring of cap, a
- * power of two); each packet is let go once it is older than window_ns behind the newest timestamp seen (or,
- * live, behind the clock), the oldest of all first. */
-struct held;
+/* The reorder stage (capture_order.c): per interface, a queue of encoded blocks sorted by timestamp (a ring
+ * of cap, a power of two); each block is let go once it is older than window_ns behind the newest timestamp
+ * seen (or, live, behind the clock), the oldest of all first. The blocks themselves lie one after the other
+ * in chunks, in the order they came. */
+struct wc_sniff_chunk;
+struct wc_sniff_order_slot {      /* 32 bytes: a power of two of them fill a huge page */
+    uint64_t ts;
+    const uint8_t *block;
+    struct wc_sniff_chunk *chunk;
+    uint32_t len;
+    uint32_t arrival;             /* equal timestamps leave in the order they came */
+};
 struct wc_sniff_order_queue {
-    struct held **ring;
+    struct wc_sniff_order_slot *ring;
     size_t head, n, cap;
 };
-/* Size classes of recycled blocks, and the most bytes kept on their free lists. */
-#define WC_SNIFF_ORDER_CLASSES 2
+/* Chunks are this large, a huge page (a larger block gets one of its own), and at most this many bytes of
+ * empty ones are kept for reuse. */
+#define WC_SNIFF_ORDER_CHUNK (2u << 20)
 #define WC_SNIFF_ORDER_FREE_BYTES (16u << 20)
 struct wc_sniff_order {
     struct wc_sniff_order_queue q[WC_SNIFF_MAX_IFACES];   /* one per source, in s->src order */
-    struct held *free[WC_SNIFF_ORDER_CLASSES];
-    size_t nfree[WC_SNIFF_ORDER_CLASSES];
+    struct wc_sniff_order_queue *next;     /* the one whose head leaves next, NULL: all empty */
+    struct wc_sniff_chunk *cur;   /* blocks are appended here */
+    struct wc_sniff_chunk *free;  /* empty chunks of WC_SNIFF_ORDER_CHUNK */
     size_t free_bytes;
+    struct wc_sniff_order_slot reserved;   /* reserved, not yet pushed */
     size_t n;                     /* held in all queues */
-    size_t bytes;                 /* held, with their copies */
+    size_t bytes;                 /* held */
     uint64_t window_ns;
     uint64_t newest;              /* the newest timestamp pushed */
-    uint64_t arrivals;
-    uint64_t last_ts;             /* of the packet released last */
+    uint32_t arrivals;
+    uint64_t last_ts;             /* of the block written last */
     int released;
-    uint64_t late;                /* released behind one already written: out of time order */
+    uint64_t late;                /* written behind one already written: out of time order */
 };
 
-/* Packets wait this long behind the newest one, live: the kernel hands a block over up to
+/* Blocks wait this long behind the newest one, live: the kernel hands a block over up to
  * WC_SNIFF_BLOCK_TIMEOUT_MS late, and the interfaces are read one after the other. */
 #define WC_SNIFF_ORDER_WINDOW_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
 /* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */
 #define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 500
-/* The most the stage holds (copies included); past it, the oldest packets leave early. */
+/* The most the stage holds in blocks; past it, the oldest blocks leave early. */
 #define WC_SNIFF_ORDER_MAX_BYTES (64u << 20)
 
 extern const struct wc_sniff_source_ops wc_sniff_source_live, wc_sniff_source_offline;
@@ -167,17 +183,21 @@ static inline const char *wc_sniff_linktype_name(int linktype)
     return n ? n : "unknown";
 }
 
-/* Sources hand their packets here (capture_order.c): a copy waits for the ones with earlier timestamps, and
- * those older than the window go through wc_sniff_packet, oldest first. Nothing after s->stop. */
-void wc_sniff_order_push(struct wc_sniff *s, struct source *src, const struct rec *rec);
-/* Lets every packet stamped at or before horizon go (UINT64_MAX: all), oldest first. */
+/* Room for a block of at most len bytes (capture_order.c), to fill and then queue with wc_sniff_order_push.
+ * NULL: out of memory even after writing out what waited. */
+uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len);
+/* Queues the block reserved last, len bytes of it filled, as src's, stamped ts; then writes out, oldest first,
+ * what is older than the window behind the newest. An output error is kept in s->werr. */
+void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, size_t len);
+/* Writes every block stamped at or before horizon (UINT64_MAX: all), oldest first. */
 void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon);
-/* Live: lets go what is older than the window behind the wall clock (for quiet interfaces). */
+/* Live: writes what is older than the window behind the wall clock (for quiet interfaces). */
 void wc_sniff_order_expire(struct wc_sniff *s);
 /* Frees what still waits (a run cut short). */
 void wc_sniff_order_free(struct wc_sniff *s);
 
-/* Labels, prints and writes one packet (capture_packet.c); an output error is kept in s->werr. */
+/* Decodes, labels and prints one packet as it arrives, and hands its encoded block to the reorder stage
+ * (capture_packet.c); an output error is kept in s->werr. Sources call it; nothing after s->stop. */
 void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *rec);
 /* Writes the output's buffer out; returns s->werr. */
 int wc_sniff_flush(struct wc_sniff *s);

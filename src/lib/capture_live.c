@@ -220,7 +220,7 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
 
     if (s->stop)
         return;
-    wc_sniff_order_push(s, src, &rec);
+    wc_sniff_packet(s, src, &rec);
     if (s->stop)
         pcap_breakloop(src->p);
 }

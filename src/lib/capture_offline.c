@@ -203,7 +203,7 @@ static int offline_loop(struct wc_sniff *s, int sfd)
             if (!pcap_offline_filter(&src->prog, &h, in->data))
                 continue;
         }
-        wc_sniff_order_push(s, src, &rec);
+        wc_sniff_packet(s, src, &rec);
         if (s->werr) {
             r = wc_sniff_write_failed(s);
             break;

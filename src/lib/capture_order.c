@@ -1,85 +1,127 @@
-/* capture_order.c - the reorder stage between the sources and the per-packet path: packets are labelled and
- * written in timestamp order. Live, the interfaces are read one after the other, each in blocks the kernel hands
- * over up to WC_SNIFF_BLOCK_TIMEOUT_MS late, and even one interface stamps its outbound packets out of order
- * with its inbound ones; so packets wait, in one sorted queue per interface, until they are older than a
- * window, then leave oldest first. */
+/* capture_order.c - the reorder stage between the per-packet path and the output: blocks are written in
+ * timestamp order. Live, the interfaces are read one after the other, each in blocks the kernel hands over up
+ * to WC_SNIFF_BLOCK_TIMEOUT_MS late, and even one interface stamps its outbound packets out of order with its
+ * inbound ones; so each packet, labelled and encoded on arrival, waits as its output block in one sorted
+ * queue per interface until it is older than a window, then leaves oldest first.
+ * What waits is only the encoded blocks, one after the other in large chunks: the window holds tens of MiB,
+ * far more than the caches, and decoding packets as they left (cold), or copying blocks scattered over
+ * the heap, tripled the sniffer's live CPU per packet; a block read back in the order it was written is a
+ * stream the hardware prefetches. */
 #include "capture_int.h"
 
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
-/* One packet waiting: its record, then a copy of its bytes (live) or of the reader's packet up to its last
- * comment (offline, whose bytes and comments point into the input, which stays mapped). */
-struct held {
-    struct rec rec;
-    uint64_t arrival;             /* equal timestamps leave in the order they came */
-    size_t size;                  /* counted against WC_SNIFF_ORDER_MAX_BYTES */
-    int cls;                      /* its size class, -1: its own malloc */
-    struct held *next;            /* on a free list */
-    alignas(max_align_t) uint8_t tail[];
+struct wc_sniff_chunk {
+    struct wc_sniff_chunk *next;  /* on the free list */
+    size_t cap, used;             /* bytes of data */
+    size_t live;                  /* blocks in it not written yet */
+    alignas(max_align_t) uint8_t data[];
 };
 
-/* Blocks are recycled by size class (malloc and free were a third of the stage's cost): a tail of up to 256
- * bytes (small packets, offline records), or up to a full Ethernet frame. */
-static const size_t class_tail[WC_SNIFF_ORDER_CLASSES] = {256, 1536};
-
-static struct held *block_get(struct wc_sniff_order *o, size_t tail)
+/* At least size bytes, in whole huge pages where the kernel has them: the window holds tens of MiB, and this
+ * machine's 4 KiB page faults (15 us each on first touch) made filling it cost more than the packets. */
+static void *big_alloc(size_t size)
 {
-    struct held *x;
-    int c = -1;
+    size_t whole = (size + WC_SNIFF_ORDER_CHUNK - 1) & ~(size_t)(WC_SNIFF_ORDER_CHUNK - 1);
+    void *p;
 
-    for (int k = 0; k < WC_SNIFF_ORDER_CLASSES; k++)
-        if (tail <= class_tail[k]) {
-            c = k;
-            break;
-        }
-    if (c >= 0 && (x = o->free[c])) {
-        o->free[c] = x->next;
-        o->nfree[c]--;
-        o->free_bytes -= sizeof *x + class_tail[c];
-        return x;
-    }
-    if (!(x = malloc(sizeof *x + (c >= 0 ? class_tail[c] : tail))))
+    if (posix_memalign(&p, WC_SNIFF_ORDER_CHUNK, whole) != 0)
         return NULL;
-    x->cls = c;
-    return x;
+    madvise(p, whole, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
+    return p;
 }
 
-static void block_put(struct wc_sniff_order *o, struct held *x)
+/* A chunk for blocks of len bytes: a huge page, or more for a larger block. */
+static struct wc_sniff_chunk *chunk_new(size_t len)
 {
-    size_t size = sizeof *x + (x->cls >= 0 ? class_tail[x->cls] : 0);
+    size_t size = sizeof(struct wc_sniff_chunk) + len;
+    struct wc_sniff_chunk *c = big_alloc(size > WC_SNIFF_ORDER_CHUNK ? size : WC_SNIFF_ORDER_CHUNK);
 
-    /* Kept up to a bound in bytes: freeing each block past a small count made malloc give the heap's top
-     * back to the kernel and take it again, a page fault every few packets. */
-    if (x->cls < 0 || o->free_bytes + size > WC_SNIFF_ORDER_FREE_BYTES) {
-        free(x);
+    if (!c)
+        return NULL;
+    c->cap = (size > WC_SNIFF_ORDER_CHUNK ? size : WC_SNIFF_ORDER_CHUNK) - sizeof *c;
+    return c;
+}
+
+static int chunk_is_standard(const struct wc_sniff_chunk *c)
+{
+    return c->cap == WC_SNIFF_ORDER_CHUNK - sizeof *c;
+}
+
+static void chunk_put(struct wc_sniff_order *o, struct wc_sniff_chunk *c)
+{
+    /* Kept up to a bound: giving memory back and faulting it in again costs more than keeping it. */
+    if (!chunk_is_standard(c) || o->free_bytes + WC_SNIFF_ORDER_CHUNK > WC_SNIFF_ORDER_FREE_BYTES) {
+        free(c);
         return;
     }
-    x->next = o->free[x->cls];
-    o->free[x->cls] = x;
-    o->nfree[x->cls]++;
-    o->free_bytes += size;
+    c->next = o->free;
+    o->free = c;
+    o->free_bytes += WC_SNIFF_ORDER_CHUNK;
 }
 
-static int before(const struct held *a, const struct held *b)
+static void free_chunks_drain(struct wc_sniff_order *o)
 {
-    return a->rec.ts < b->rec.ts || (a->rec.ts == b->rec.ts && a->arrival < b->arrival);
+    while (o->free) {
+        struct wc_sniff_chunk *c = o->free;
+
+        o->free = c->next;
+        free(c);
+    }
+    o->free_bytes = 0;
+}
+
+/* A chunk with room for len bytes, or NULL. */
+static struct wc_sniff_chunk *chunk_get(struct wc_sniff_order *o, size_t len)
+{
+    struct wc_sniff_chunk *c = o->free;
+
+    if (c && len <= c->cap) {
+        o->free = c->next;
+        o->free_bytes -= WC_SNIFF_ORDER_CHUNK;
+    } else if (!(c = chunk_new(len))) {
+        return NULL;
+    }
+    c->used = 0;
+    c->live = 0;
+    return c;
+}
+
+/* A block of c's has been written (or never queued: it was the last one reserved). */
+static void chunk_done(struct wc_sniff_order *o, struct wc_sniff_chunk *c)
+{
+    if (--c->live)
+        return;
+    if (c == o->cur)
+        c->used = 0;   /* empty: fill it again from the start */
+    else
+        chunk_put(o, c);
+}
+
+static int before(const struct wc_sniff_order_slot *a, const struct wc_sniff_order_slot *b)
+{
+    return a->ts < b->ts || (a->ts == b->ts && (int32_t)(a->arrival - b->arrival) < 0);
 }
 
 /* Each interface's packets come nearly in order: a queue per interface, sorted by insertion from its tail
- * (a few steps back at most), and the oldest of the queues' heads leaves first. */
-static struct held **at(struct wc_sniff_order_queue *q, size_t i)
+ * (a few steps back at most), and the oldest of the queues' heads leaves first. The order key lives in the
+ * ring, so sorting never touches a block. */
+static struct wc_sniff_order_slot *at(struct wc_sniff_order_queue *q, size_t i)
 {
     return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 
+/* 256 slots, then a huge page of them (a queue that holds more than 256 is a busy one), then twice as many. */
 static int queue_grow(struct wc_sniff_order_queue *q)
 {
-    size_t cap = q->cap ? 2 * q->cap : 256;
-    struct held **r = malloc(cap * sizeof *r);
+    size_t big = WC_SNIFF_ORDER_CHUNK / sizeof *q->ring;
+    size_t cap = !q->cap ? 256 : q->cap < big ? big : 2 * q->cap;
+    struct wc_sniff_order_slot *r = cap < big ? malloc(cap * sizeof *r) : big_alloc(cap * sizeof *r);
 
     if (!r)
         return -ENOMEM;
@@ -92,18 +134,20 @@ static int queue_grow(struct wc_sniff_order_queue *q)
     return 0;
 }
 
-static void queue_insert(struct wc_sniff_order_queue *q, struct held *x)
+/* Inserts x and returns its place (0: the head). */
+static size_t queue_insert(struct wc_sniff_order_queue *q, const struct wc_sniff_order_slot *x)
 {
     size_t i = q->n++;
 
-    while (i > 0 && before(x, *at(q, i - 1))) {
+    while (i > 0 && before(x, at(q, i - 1))) {
         *at(q, i) = *at(q, i - 1);
         i--;
     }
-    *at(q, i) = x;
+    *at(q, i) = *x;
+    return i;
 }
 
-/* The queue whose head is the oldest packet waiting, or NULL. */
+/* The queue whose head is the oldest block waiting, or NULL. */
 static struct wc_sniff_order_queue *oldest(struct wc_sniff *s)
 {
     struct wc_sniff_order_queue *best = NULL;
@@ -111,36 +155,46 @@ static struct wc_sniff_order_queue *oldest(struct wc_sniff *s)
     for (size_t k = 0; k < s->nsrc; k++) {
         struct wc_sniff_order_queue *q = &s->order.q[k];
 
-        if (q->n && (!best || before(*at(q, 0), *at(best, 0))))
+        if (q->n && (!best || before(at(q, 0), at(best, 0))))
             best = q;
     }
     return best;
 }
 
-/* Takes the head of q out and through the per-packet path. */
-static void release_one(struct wc_sniff *s, struct wc_sniff_order_queue *q)
+/* Writes a block of src's; an output error is kept in s->werr. */
+static void write_block(struct wc_sniff *s, struct source *src, const struct wc_sniff_order_slot *x)
 {
     struct wc_sniff_order *o = &s->order;
-    struct held *x = *at(q, 0);
+    int r;
+
+    if (o->released && x->ts < o->last_ts)
+        o->late++;
+    o->released = 1;
+    o->last_ts = x->ts;
+    if ((r = s->out->write(s, src, x->block, x->len)) < 0 && !s->werr)
+        s->werr = r;
+}
+
+/* Takes the oldest block out and writes it. */
+static void release_next(struct wc_sniff *s)
+{
+    struct wc_sniff_order *o = &s->order;
+    struct wc_sniff_order_queue *q = o->next;
+    struct wc_sniff_order_slot x = *at(q, 0);
 
     q->head = (q->head + 1) & (q->cap - 1);
     q->n--;
     o->n--;
-    o->bytes -= x->size;
-    if (o->released && x->rec.ts < o->last_ts)
-        o->late++;
-    o->released = 1;
-    o->last_ts = x->rec.ts;
-    wc_sniff_packet(s, &s->src[q - o->q], &x->rec);
-    block_put(o, x);
+    o->bytes -= x.len;
+    o->next = oldest(s);
+    write_block(s, &s->src[q - o->q], &x);
+    chunk_done(o, x.chunk);
 }
 
 void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon)
 {
-    struct wc_sniff_order_queue *q;
-
-    while (!s->stop && (q = oldest(s)) && (*at(q, 0))->rec.ts <= horizon)
-        release_one(s, q);
+    while (s->order.next && at(s->order.next, 0)->ts <= horizon)
+        release_next(s);
 }
 
 void wc_sniff_order_expire(struct wc_sniff *s)
@@ -153,61 +207,65 @@ void wc_sniff_order_expire(struct wc_sniff *s)
     wc_sniff_order_release(s, ns > w ? ns - w : 0);
 }
 
-static struct held *hold(struct wc_sniff_order *o, const struct rec *rec)
-{
-    /* Offline, only the comments the packet has: the rest of the array is never read. */
-    size_t upto = rec->in ? offsetof(struct wc_pcapread_packet, comments) +
-                            rec->in->ncomments * sizeof rec->in->comments[0] : 0;
-    size_t tail = rec->in ? upto : rec->caplen;
-    struct held *x = block_get(o, tail);
-
-    if (!x)
-        return NULL;
-    x->rec = *rec;
-    x->size = sizeof *x + tail;
-    if (rec->in) {
-        memcpy(x->tail, rec->in, upto);
-        x->rec.in = (const struct wc_pcapread_packet *)(const void *)x->tail;
-    } else {
-        memcpy(x->tail, rec->data, rec->caplen);
-        x->rec.data = x->tail;
-    }
-    return x;
-}
-
-void wc_sniff_order_push(struct wc_sniff *s, struct source *src, const struct rec *rec)
+uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len)
 {
     struct wc_sniff_order *o = &s->order;
-    struct wc_sniff_order_queue *q = &o->q[src - s->src], *old;
-    struct held *x;
+    /* Blocks stay 8-byte aligned. */
+    size_t room = (len + 7) & ~(size_t)7;
+    struct wc_sniff_chunk *c = o->cur;
 
-    if (s->stop)
+    if (len > UINT32_MAX)
+        return NULL;
+
+    if (!c || c->cap - c->used < room) {
+        if (!(c = chunk_get(o, room))) {
+            /* Out of memory: what waits goes out (only the order may suffer), its memory back to the heap. */
+            wc_sniff_order_release(s, UINT64_MAX);
+            free_chunks_drain(o);
+            c = o->cur;
+            if ((!c || c->cap - c->used < room) && !(c = chunk_get(o, room)))
+                return NULL;
+        }
+        if (c != o->cur) {
+            if (o->cur && o->cur->live == 0)
+                chunk_put(o, o->cur);
+            o->cur = c;
+        }
+    }
+    o->reserved.block = c->data + c->used;
+    o->reserved.len = (uint32_t)len;
+    o->reserved.chunk = c;
+    c->used += room;
+    c->live++;
+    return c->data + c->used - room;
+}
+
+void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, size_t len)
+{
+    struct wc_sniff_order *o = &s->order;
+    struct wc_sniff_order_queue *q = &o->q[src - s->src];
+    struct wc_sniff_order_slot x = o->reserved;
+
+    x.len = (uint32_t)len;   /* at most what was reserved */
+    x.ts = ts;
+    x.arrival = o->arrivals++;   /* compared as a serial number: it may wrap */
+    if (q->n == q->cap && queue_grow(q) < 0) {
+        /* Out of memory: what waits goes first, then this block, so nothing is lost. */
+        wc_sniff_order_release(s, UINT64_MAX);
+        write_block(s, src, &x);
+        chunk_done(o, x.chunk);
         return;
-    if (q->n == q->cap && queue_grow(q) < 0)
-        goto direct;
-    if (!(x = hold(o, rec)))
-        goto direct;
-    x->arrival = o->arrivals++;
-    queue_insert(q, x);
+    }
+    if (queue_insert(q, &x) == 0 && (!o->next || before(&x, at(o->next, 0))))
+        o->next = q;
     o->n++;
-    o->bytes += x->size;
-    if (rec->ts > o->newest)
-        o->newest = rec->ts;
+    o->bytes += x.len;
+    if (ts > o->newest)
+        o->newest = ts;
     wc_sniff_order_release(s, o->newest > o->window_ns ? o->newest - o->window_ns : 0);
     /* A burst larger than the memory we allow leaves early, oldest first. */
-    while (!s->stop && o->bytes > WC_SNIFF_ORDER_MAX_BYTES && (old = oldest(s)))
-        release_one(s, old);
-    return;
-direct:
-    /* Out of memory: what waits goes first, then this packet, so nothing is lost; only the order may suffer. */
-    wc_sniff_order_release(s, UINT64_MAX);
-    if (!s->stop) {
-        if (o->released && rec->ts < o->last_ts)
-            o->late++;
-        o->released = 1;
-        o->last_ts = rec->ts;
-        wc_sniff_packet(s, src, rec);
-    }
+    while (o->bytes > WC_SNIFF_ORDER_MAX_BYTES && o->next)
+        release_next(s);
 }
 
 void wc_sniff_order_free(struct wc_sniff *s)
@@ -217,16 +275,18 @@ void wc_sniff_order_free(struct wc_sniff *s)
     for (size_t k = 0; k < WC_SNIFF_MAX_IFACES; k++) {
         struct wc_sniff_order_queue *q = &o->q[k];
 
-        for (size_t i = 0; i < q->n; i++)
-            free(*at(q, i));
+        /* Chunks still holding blocks are freed once, when their last block goes. */
+        while (q->n) {
+            struct wc_sniff_order_slot *x = at(q, 0);
+
+            q->head = (q->head + 1) & (q->cap - 1);
+            q->n--;
+            if (--x->chunk->live == 0 && x->chunk != o->cur)
+                free(x->chunk);
+        }
         free(q->ring);
     }
-    for (int k = 0; k < WC_SNIFF_ORDER_CLASSES; k++)
-        while (o->free[k]) {
-            struct held *x = o->free[k];
-
-            o->free[k] = x->next;
-            free(x);
-        }
+    free(o->cur);
+    free_chunks_drain(o);
     memset(o, 0, sizeof *o);
 }

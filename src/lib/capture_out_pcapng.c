@@ -153,16 +153,15 @@ static int has_comment(const struct wc_pcapread_packet *in, const char *label, s
     return 0;
 }
 
-static int ng_write(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
-                    const char *label)
+/* The input's comments stay (unless relabelling); the label joins them unless one says it already. */
+static size_t ng_encode(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                        const char *label, uint8_t *(*room)(struct wc_sniff *s, size_t size))
 {
-    struct ng *ng = s->out_priv;
     struct wc_pcapng_str comments[WC_PCAPREAD_MAX_COMMENTS + 1];
     struct wc_pcapng_epb e = {src->ifid, rec->ts, rec->data, rec->caplen, rec->len, flags, comments, 0};
-    size_t n = strlen(label), at = (size_t)(src - s->src);
-    int r = 0;
+    size_t n = strlen(label);
+    uint8_t *block;
 
-    /* The input's comments stay (unless relabelling); the label joins them unless one says it already. */
     if (rec->in && !s->cfg->relabel)
         for (size_t i = 0; i < rec->in->ncomments; i++) {
             comments[e.ncomments].s = rec->in->comments[i].s;
@@ -172,12 +171,21 @@ static int ng_write(struct wc_sniff *s, const struct source *src, const struct r
         comments[e.ncomments].s = label;
         comments[e.ncomments++].len = n;
     }
+    block = room(s, wc_pcapng_epb_size(&e));
+    return block ? wc_pcapng_epb_encode(block, &e) : 0;
+}
+
+/* One block to the -w file and to its capture point's own file, each under that file's interface id. */
+static int ng_write(struct wc_sniff *s, const struct source *src, const uint8_t *block, size_t len)
+{
+    struct ng *ng = s->out_priv;
+    size_t at = (size_t)(src - s->src);
+    int r = 0;
+
     if (ng->w)
-        r = wc_pcapng_write_epb(ng->w, &e);
-    if (r == 0 && ng->side[at]) {
-        e.ifid = ng->side_ifid[at];
-        r = wc_pcapng_write_epb(ng->side[at], &e);
-    }
+        r = wc_pcapng_write_epb_block(ng->w, block, len, src->ifid);
+    if (r == 0 && ng->side[at])
+        r = wc_pcapng_write_epb_block(ng->side[at], block, len, ng->side_ifid[at]);
     return r;
 }
 
@@ -264,6 +272,7 @@ static const char *ng_tmpname(const struct wc_sniff *s)
 
 const struct wc_sniff_output_ops wc_sniff_output_pcapng = {
     .open = ng_open,
+    .encode = ng_encode,
     .write = ng_write,
     .flush = ng_flush,
     .close = ng_close,

@@ -1,10 +1,12 @@
-/* capture_packet.c - the sniffer's per-packet path, the same for every source: decode, label, print, write. */
+/* capture_packet.c - the sniffer's per-packet path, the same for every source: decode, label, print and encode
+ * on arrival, then the block waits in the reorder stage for its turn to be written. */
 #include "capture_int.h"
 
 #include "wirecheck/decode.h"
 #include "wirecheck/flow.h"
 #include "wirecheck/pcapng.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,10 +38,12 @@ void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *r
     if (s->cfg->print)
         wc_sniff_print(s->cfg->print, src->pub.name, rec, &pkt, ok, flags & 3u, label);
     if (s->out) {
-        int r = s->out->write(s, src, rec, flags, label);
+        size_t n = s->out->encode(s, src, rec, flags, label, wc_sniff_order_reserve);
 
-        if (r < 0 && !s->werr)
-            s->werr = r;
+        if (n)
+            wc_sniff_order_push(s, src, rec->ts, n);
+        else if (!s->werr)
+            s->werr = -ENOMEM;
     }
     src->pub.packets++;
     s->packets++;
