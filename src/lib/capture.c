@@ -30,8 +30,9 @@ struct wc_sniff *wc_sniff_new(const struct wc_sniff_config *cfg)
     s->cfg = cfg;
     s->sfd = -1;
     s->in = cfg->read_file ? &wc_sniff_source_offline : &wc_sniff_source_live;
-    s->order.window_ns = (uint64_t)(cfg->read_file ? WC_SNIFF_ORDER_WINDOW_OFFLINE_MS : WC_SNIFF_ORDER_WINDOW_MS)
-                         * 1000000ull;
+    s->order.live = !cfg->read_file;
+    s->order.jitter_ns = WC_SNIFF_ORDER_JITTER_MS * 1000000ull;
+    s->order.window_ns = WC_SNIFF_ORDER_WINDOW_OFFLINE_MS * 1000000ull;
     if (cfg->write_file || cfg->nsplit)
         s->out = cfg->format == WC_FORMAT_PCAP ? &wc_sniff_output_pcap : &wc_sniff_output_pcapng;
     return s;
@@ -95,8 +96,9 @@ int wc_sniff_loop(struct wc_sniff *s)
     if (s->werr)
         return wc_sniff_write_failed(s);
     if (s->order.late)
-        wc_sniff_warn(s, "%" PRIu64 " packets came more than %" PRIu64 " ms behind a later one: the output is "
-                      "not in strict time order there", s->order.late, (uint64_t)(s->order.window_ns / 1000000u));
+        wc_sniff_warn(s, "%" PRIu64 " packets came after later ones had been written (more than %" PRIu64 " ms "
+                      "behind): the output is not in strict time order there", s->order.late,
+                      (s->order.live ? s->order.jitter_ns : s->order.window_ns) / 1000000u);
     return 0;
 }
 

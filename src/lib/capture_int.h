@@ -79,9 +79,9 @@ struct wc_sniff_output_ops {
 };
 
 /* The reorder stage (capture_order.c): per interface, a queue of encoded blocks sorted by timestamp (a ring
- * of cap, a power of two); each block is let go once it is older than window_ns behind the newest timestamp
- * seen (or, live, behind the clock), the oldest of all first. The blocks themselves lie one after the other
- * in chunks, in the order they came. */
+ * of cap, a power of two), the oldest of all written first once no packet still to come can be older (live)
+ * or once it is window_ns behind the newest (offline). The blocks themselves lie one after the other in
+ * chunks, in the order they came. */
 struct wc_sniff_chunk;
 struct wc_sniff_order_slot {      /* 32 bytes: a power of two of them fill a huge page */
     uint64_t ts;
@@ -93,6 +93,7 @@ struct wc_sniff_order_slot {      /* 32 bytes: a power of two of them fill a hug
 struct wc_sniff_order_queue {
     struct wc_sniff_order_slot *ring;
     size_t head, n, cap;
+    uint64_t newest;              /* live: the newest timestamp read on this interface */
 };
 /* Chunks are this large, a huge page (a larger block gets one of its own), and at most this many bytes of
  * empty ones are kept for reuse. */
@@ -107,17 +108,23 @@ struct wc_sniff_order {
     struct wc_sniff_order_slot reserved;   /* reserved, not yet pushed */
     size_t n;                     /* held in all queues */
     size_t bytes;                 /* held */
-    uint64_t window_ns;
-    uint64_t newest;              /* the newest timestamp pushed */
+    int live;
+    uint64_t jitter_ns;           /* live: how far behind its interface's newest a packet may still come */
+    uint64_t floor_ns;            /* live: every packet stamped before this has been read */
+    uint64_t window_ns;           /* offline */
+    uint64_t newest;              /* offline: the newest timestamp pushed */
     uint32_t arrivals;
     uint64_t last_ts;             /* of the block written last */
     int released;
     uint64_t late;                /* written behind one already written: out of time order */
 };
 
-/* Blocks wait this long behind the newest one, live: the kernel hands a block over up to
- * WC_SNIFF_BLOCK_TIMEOUT_MS late, and the interfaces are read one after the other. */
-#define WC_SNIFF_ORDER_WINDOW_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
+/* Live, an interface's packets come in the order it stamped them, give or take this: outbound packets are
+ * stamped as they are read, inbound ones earlier, when queued, so under load an inbound one is read after
+ * later outbound ones (up to 10 ms seen inside User-Mode Linux, 0.06 ms natively). The stage doubles what
+ * it sees, up to WC_SNIFF_ORDER_JITTER_MAX_MS. */
+#define WC_SNIFF_ORDER_JITTER_MS 50
+#define WC_SNIFF_ORDER_JITTER_MAX_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
 /* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */
 #define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 500
 /* The most the stage holds in blocks; past it, the oldest blocks leave early. */
@@ -191,8 +198,9 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len);
 void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, size_t len);
 /* Writes every block stamped at or before horizon (UINT64_MAX: all), oldest first. */
 void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon);
-/* Live: writes what is older than the window behind the wall clock (for quiet interfaces). */
-void wc_sniff_order_expire(struct wc_sniff *s);
+/* Live: every interface has been read since wall-clock time since_ns, taken before the poll whose ready
+ * interfaces were then all read. Writes what no packet still to come can precede. */
+void wc_sniff_order_drained(struct wc_sniff *s, uint64_t since_ns);
 /* Frees what still waits (a run cut short). */
 void wc_sniff_order_free(struct wc_sniff *s);
 

@@ -273,7 +273,7 @@ static int run_live(struct wc_sniff *s, int sfd)
 
     for (;;) {
         size_t n = poll_set(s, pfd, polled, sfd);
-        uint64_t wake = last_flush + WC_SNIFF_FLUSH_MS * ms;
+        uint64_t wake = last_flush + WC_SNIFF_FLUSH_MS * ms, polled_at;
         int r, timeout;
 
         if (n == 0 && !drain_until) {
@@ -285,6 +285,7 @@ static int run_live(struct wc_sniff *s, int sfd)
         if (drain_until && drain_until < wake)
             wake = drain_until;
         timeout = wake > now ? (int)((wake - now + ms - 1) / ms) : 0;
+        polled_at = wall_ns();
         if ((r = wc_poll(pfd, n + 1, timeout)) < 0)
             return wc_sniff_fail(s, r, "poll: %s", strerror(-r));
         if (pfd[n].revents & POLLIN) {
@@ -296,10 +297,10 @@ static int run_live(struct wc_sniff *s, int sfd)
                 drain_until = wc_now_ns() + (WC_SNIFF_BLOCK_TIMEOUT_MS + 50) * ms;
         }
         dispatch(s, pfd, polled, n);
+        wc_sniff_order_drained(s, polled_at);
         now = wc_now_ns();
         if (now - last_flush >= WC_SNIFF_FLUSH_MS * ms) {
             last_flush = now;
-            wc_sniff_order_expire(s);
             wc_sniff_flush(s);
         }
         if (s->werr)

@@ -2,11 +2,10 @@
  * timestamp order. Live, the interfaces are read one after the other, each in blocks the kernel hands over up
  * to WC_SNIFF_BLOCK_TIMEOUT_MS late, and even one interface stamps its outbound packets out of order with its
  * inbound ones; so each packet, labelled and encoded on arrival, waits as its output block in one sorted
- * queue per interface until it is older than a window, then leaves oldest first.
- * What waits is only the encoded blocks, one after the other in large chunks: the window holds tens of MiB,
- * far more than the caches, and decoding packets as they left (cold), or copying blocks scattered over
- * the heap, tripled the sniffer's live CPU per packet; a block read back in the order it was written is a
- * stream the hardware prefetches. */
+ * queue per interface until no packet still to come can be older, then leaves oldest first.
+ * Only the encoded blocks wait, one after the other in large chunks: decoding packets as they left (cold in
+ * cache) tripled the sniffer's live CPU per packet. Live, they wait only as long as they must (the jitter
+ * behind the newest of each interface, not a fixed 300 ms): every MiB held is written and read cold. */
 #include "capture_int.h"
 
 #include <errno.h>
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 struct wc_sniff_chunk {
     struct wc_sniff_chunk *next;  /* on the free list */
@@ -197,14 +195,37 @@ void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon)
         release_next(s);
 }
 
-void wc_sniff_order_expire(struct wc_sniff *s)
+/* What no packet still to come can precede. Offline: the window behind the newest. Live: the kernel hands an
+ * interface's packets over in blocks, in the order it stamped them give or take jitter_ns, and a block at the
+ * latest WC_SNIFF_BLOCK_TIMEOUT_MS after it opened; so of an interface still capturing, nothing older than its
+ * newest less the jitter is still to come, nor (quiet ones) older than floor_ns. */
+static uint64_t horizon(const struct wc_sniff *s)
 {
-    struct timespec now;
-    uint64_t ns, w = s->order.window_ns;
+    const struct wc_sniff_order *o = &s->order;
+    uint64_t h = UINT64_MAX;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-    wc_sniff_order_release(s, ns > w ? ns - w : 0);
+    if (!o->live)
+        return o->newest > o->window_ns ? o->newest - o->window_ns : 0;
+    for (size_t k = 0; k < s->nsrc; k++) {
+        uint64_t newest = o->q[k].newest, lo = newest > o->jitter_ns ? newest - o->jitter_ns : 0;
+
+        if (s->src[k].fd < 0)
+            continue;   /* gone: nothing more comes from it */
+        if (lo < o->floor_ns)
+            lo = o->floor_ns;
+        if (lo < h)
+            h = lo;
+    }
+    return h;
+}
+
+void wc_sniff_order_drained(struct wc_sniff *s, uint64_t since_ns)
+{
+    struct wc_sniff_order *o = &s->order;
+    uint64_t back = WC_SNIFF_BLOCK_TIMEOUT_MS * 1000000ull + o->jitter_ns;
+
+    o->floor_ns = since_ns > back ? since_ns - back : 0;
+    wc_sniff_order_release(s, horizon(s));
 }
 
 uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len)
@@ -249,6 +270,14 @@ void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, si
     x.len = (uint32_t)len;   /* at most what was reserved */
     x.ts = ts;
     x.arrival = o->arrivals++;   /* compared as a serial number: it may wrap */
+    if (ts > o->newest)
+        o->newest = ts;
+    if (ts > q->newest)
+        q->newest = ts;
+    else if (o->live && q->newest - ts > o->jitter_ns / 2)
+        /* More out of order than we allowed for: twice what came, from now on. */
+        o->jitter_ns = q->newest - ts < WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull / 2 ?
+                       2 * (q->newest - ts) : WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull;
     if (q->n == q->cap && queue_grow(q) < 0) {
         /* Out of memory: what waits goes first, then this block, so nothing is lost. */
         wc_sniff_order_release(s, UINT64_MAX);
@@ -260,9 +289,7 @@ void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, si
         o->next = q;
     o->n++;
     o->bytes += x.len;
-    if (ts > o->newest)
-        o->newest = ts;
-    wc_sniff_order_release(s, o->newest > o->window_ns ? o->newest - o->window_ns : 0);
+    wc_sniff_order_release(s, horizon(s));
     /* A burst larger than the memory we allow leaves early, oldest first. */
     while (o->bytes > WC_SNIFF_ORDER_MAX_BYTES && o->next)
         release_next(s);
