@@ -78,10 +78,11 @@ size_t wc_pcapng_epb_size(const struct wc_pcapng_epb *e);
 /* Encodes e into block (wc_pcapng_epb_size(e) bytes of room) without I/O, and returns its size: a block made
  * where the packet's bytes are hot can wait (the sniffer's reorder stage) and be written later. */
 size_t wc_pcapng_epb_encode(uint8_t *block, const struct wc_pcapng_epb *e);
-/* Appends a block made by wc_pcapng_epb_encode as interface ifid (the copy's interface id is rewritten, so
- * one block can go to several files). Returns 0 or -errno (-EINVAL for an unknown ifid or a length that is
- * no block's; a failed flush: the error sticks). */
-int wc_pcapng_write_epb_block(struct wc_pcapng *w, const uint8_t *block, size_t len, uint32_t ifid);
+/* Appends blocks made by wc_pcapng_epb_encode, back to back in blocks[0..len), at most
+ * WC_PCAPNG_BUFFER_SIZE bytes, each as interface ifid (the copies' interface ids are rewritten, so one block
+ * can go to several files). Returns 0 or -errno (-EINVAL for an unknown ifid or lengths that are not whole
+ * blocks, and then nothing is written; a failed flush: the error sticks). */
+int wc_pcapng_write_epb_blocks(struct wc_pcapng *w, const uint8_t *blocks, size_t len, uint32_t ifid);
 
 /* Appends an Interface Statistics Block with isb_starttime, isb_endtime,
  * isb_ifrecv and isb_ifdrop (start/end 0: left out). Returns 0 or -errno. */

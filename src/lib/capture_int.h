@@ -63,12 +63,14 @@ struct wc_sniff_source_ops {
  * on arrival, while its bytes are in cache, and its block is written once the reorder stage lets it go. */
 struct wc_sniff_output_ops {
     int (*open)(struct wc_sniff *s);
-    /* Encodes rec, its flags and its label into a block that room(s, size) gives, and returns its size; 0:
-     * room gave none. */
+    /* Encodes rec, its flags and its label into the size bytes that room(s, src, rec->ts, size) gives, and
+     * returns size, a multiple of 4; 0: room gave none. */
     size_t (*encode)(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
-                     const char *label, uint8_t *(*room)(struct wc_sniff *s, size_t size));
-    /* Writes a block that encode made of one of src's packets. */
-    int (*write)(struct wc_sniff *s, const struct source *src, const uint8_t *block, size_t len);
+                     const char *label,
+                     uint8_t *(*room)(struct wc_sniff *s, const struct source *src, uint64_t ts, size_t size));
+    /* Writes blocks that encode made of src's packets, back to back in blocks[0..len) (one block, or up to
+     * WC_SNIFF_ORDER_RUN_MAX bytes of them). */
+    int (*write)(struct wc_sniff *s, const struct source *src, const uint8_t *blocks, size_t len);
     int (*flush)(struct wc_sniff *s);
     /* Writes what is left (pcapng: the interface statistics) and gives the file its name. */
     int (*close)(struct wc_sniff *s, uint64_t end_ns);
@@ -105,7 +107,6 @@ struct wc_sniff_order {
     struct wc_sniff_chunk *cur;   /* blocks are appended here */
     struct wc_sniff_chunk *free;  /* empty chunks of WC_SNIFF_ORDER_CHUNK */
     size_t free_bytes;
-    struct wc_sniff_order_slot reserved;   /* reserved, not yet pushed */
     size_t n;                     /* held in all queues */
     size_t bytes;                 /* held */
     int live;
@@ -127,6 +128,11 @@ struct wc_sniff_order {
 #define WC_SNIFF_ORDER_JITTER_MAX_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
 /* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */
 #define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 500
+/* Blocks leave in runs: the blocks of one interface that lie side by side, up to this many bytes, in one call
+ * and one copy rather than one per packet. */
+#define WC_SNIFF_ORDER_RUN_MAX (64u << 10)
+/* The oldest block waits for this much more before the stage writes: a run rather than a block at a time. */
+#define WC_SNIFF_ORDER_BATCH_NS 1000000ull
 /* The most the stage holds in blocks; past it, the oldest blocks leave early. */
 #define WC_SNIFF_ORDER_MAX_BYTES (64u << 20)
 
@@ -190,12 +196,10 @@ static inline const char *wc_sniff_linktype_name(int linktype)
     return n ? n : "unknown";
 }
 
-/* Room for a block of at most len bytes (capture_order.c), to fill and then queue with wc_sniff_order_push.
- * NULL: out of memory even after writing out what waited. */
-uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len);
-/* Queues the block reserved last, len bytes of it filled, as src's, stamped ts; then writes out, oldest first,
- * what is older than the window behind the newest. An output error is kept in s->werr. */
-void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, size_t len);
+/* Room for the block of one of src's packets, stamped ts, len bytes (capture_order.c): queued at once in
+ * time order, to be filled before the next call into the stage. Before it, writes out what is due. NULL: out
+ * of memory even after writing out what waited. */
+uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, uint64_t ts, size_t len);
 /* Writes every block stamped at or before horizon (UINT64_MAX: all), oldest first. */
 void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon);
 /* Live: every interface has been read since wall-clock time since_ns, taken before the poll whose ready

@@ -5,7 +5,8 @@
  * queue per interface until no packet still to come can be older, then leaves oldest first.
  * Only the encoded blocks wait, one after the other in large chunks: decoding packets as they left (cold in
  * cache) tripled the sniffer's live CPU per packet. Live, they wait only as long as they must (the jitter
- * behind the newest of each interface, not a fixed 300 ms): every MiB held is written and read cold. */
+ * behind the newest of each interface, not a fixed 300 ms): every MiB held is written and read cold. They
+ * leave in runs, each a single write of blocks that lie side by side. */
 #include "capture_int.h"
 
 #include <errno.h>
@@ -90,10 +91,10 @@ static struct wc_sniff_chunk *chunk_get(struct wc_sniff_order *o, size_t len)
     return c;
 }
 
-/* A block of c's has been written (or never queued: it was the last one reserved). */
-static void chunk_done(struct wc_sniff_order *o, struct wc_sniff_chunk *c)
+/* n blocks of c's have been written (or one never queued). */
+static void chunk_done(struct wc_sniff_order *o, struct wc_sniff_chunk *c, size_t n)
 {
-    if (--c->live)
+    if ((c->live -= n))
         return;
     if (c == o->cur)
         c->used = 0;   /* empty: fill it again from the start */
@@ -145,54 +146,56 @@ static size_t queue_insert(struct wc_sniff_order_queue *q, const struct wc_sniff
     return i;
 }
 
-/* The queue whose head is the oldest block waiting, or NULL. */
-static struct wc_sniff_order_queue *oldest(struct wc_sniff *s)
+/* The queue, other than not, whose head is the oldest block waiting, or NULL. */
+static struct wc_sniff_order_queue *oldest(struct wc_sniff *s, const struct wc_sniff_order_queue *not)
 {
     struct wc_sniff_order_queue *best = NULL;
 
     for (size_t k = 0; k < s->nsrc; k++) {
         struct wc_sniff_order_queue *q = &s->order.q[k];
 
-        if (q->n && (!best || before(at(q, 0), at(best, 0))))
+        if (q != not && q->n && (!best || before(at(q, 0), at(best, 0))))
             best = q;
     }
     return best;
 }
 
-/* Writes a block of src's; an output error is kept in s->werr. */
-static void write_block(struct wc_sniff *s, struct source *src, const struct wc_sniff_order_slot *x)
+/* Takes the oldest block out, with the blocks of its queue that follow it in time and in memory (a run, as
+ * long as none of another queue is older and all are stamped at or before horizon), and writes them. */
+static void release_run(struct wc_sniff *s, uint64_t horizon)
 {
     struct wc_sniff_order *o = &s->order;
+    struct wc_sniff_order_queue *q = o->next, *other = oldest(s, q);
+    const struct wc_sniff_order_slot *x = at(q, 0);
+    struct wc_sniff_chunk *c = x->chunk;
+    const uint8_t *start = x->block, *end;
+    size_t n = 0;
     int r;
 
-    if (o->released && x->ts < o->last_ts)
-        o->late++;
-    o->released = 1;
-    o->last_ts = x->ts;
-    if ((r = s->out->write(s, src, x->block, x->len)) < 0 && !s->werr)
+    do {
+        if (o->released && x->ts < o->last_ts)
+            o->late++;
+        o->released = 1;
+        o->last_ts = x->ts;
+        end = x->block + x->len;
+        o->bytes -= x->len;
+        n++;
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->n--;
+        x = at(q, 0);
+    } while (q->n && x->block == end && x->chunk == c && x->ts <= horizon &&
+             (size_t)(end - start) + x->len <= WC_SNIFF_ORDER_RUN_MAX && (!other || before(x, at(other, 0))));
+    o->n -= n;
+    o->next = !q->n ? other : !other || before(at(q, 0), at(other, 0)) ? q : other;
+    if ((r = s->out->write(s, &s->src[q - o->q], start, (size_t)(end - start))) < 0 && !s->werr)
         s->werr = r;
-}
-
-/* Takes the oldest block out and writes it. */
-static void release_next(struct wc_sniff *s)
-{
-    struct wc_sniff_order *o = &s->order;
-    struct wc_sniff_order_queue *q = o->next;
-    struct wc_sniff_order_slot x = *at(q, 0);
-
-    q->head = (q->head + 1) & (q->cap - 1);
-    q->n--;
-    o->n--;
-    o->bytes -= x.len;
-    o->next = oldest(s);
-    write_block(s, &s->src[q - o->q], &x);
-    chunk_done(o, x.chunk);
+    chunk_done(o, c, n);
 }
 
 void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon)
 {
     while (s->order.next && at(s->order.next, 0)->ts <= horizon)
-        release_next(s);
+        release_run(s, horizon);
 }
 
 /* What no packet still to come can precede. Offline: the window behind the newest. Live: the kernel hands an
@@ -228,48 +231,52 @@ void wc_sniff_order_drained(struct wc_sniff *s, uint64_t since_ns)
     wc_sniff_order_release(s, horizon(s));
 }
 
-uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, size_t len)
+/* The chunk with room bytes free at its end: the current one, or a new current one. NULL: out of memory. */
+static struct wc_sniff_chunk *chunk_with_room(struct wc_sniff *s, size_t room)
 {
     struct wc_sniff_order *o = &s->order;
-    /* Blocks stay 8-byte aligned. */
-    size_t room = (len + 7) & ~(size_t)7;
     struct wc_sniff_chunk *c = o->cur;
 
-    if (len > UINT32_MAX)
-        return NULL;
-
-    if (!c || c->cap - c->used < room) {
-        if (!(c = chunk_get(o, room))) {
-            /* Out of memory: what waits goes out (only the order may suffer), its memory back to the heap. */
-            wc_sniff_order_release(s, UINT64_MAX);
-            free_chunks_drain(o);
-            c = o->cur;
-            if ((!c || c->cap - c->used < room) && !(c = chunk_get(o, room)))
-                return NULL;
-        }
-        if (c != o->cur) {
-            if (o->cur && o->cur->live == 0)
-                chunk_put(o, o->cur);
-            o->cur = c;
-        }
+    if (c && c->cap - c->used >= room)
+        return c;
+    if (!(c = chunk_get(o, room))) {
+        /* Out of memory: what waits goes out (only the order may suffer), its memory back to the heap. */
+        wc_sniff_order_release(s, UINT64_MAX);
+        free_chunks_drain(o);
+        c = o->cur;
+        if (c && c->cap - c->used >= room)
+            return c;
+        if (!(c = chunk_get(o, room)))
+            return NULL;
     }
-    o->reserved.block = c->data + c->used;
-    o->reserved.len = (uint32_t)len;
-    o->reserved.chunk = c;
-    c->used += room;
-    c->live++;
-    return c->data + c->used - room;
+    if (o->cur && o->cur->live == 0)
+        chunk_put(o, o->cur);
+    o->cur = c;
+    return c;
 }
 
-void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, size_t len)
+uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, uint64_t ts, size_t len)
 {
     struct wc_sniff_order *o = &s->order;
     struct wc_sniff_order_queue *q = &o->q[src - s->src];
-    struct wc_sniff_order_slot x = o->reserved;
+    /* 4-byte aligned, as pcapng blocks are: a block of an encoder's size lies right after the one before. */
+    size_t room = (len + 3) & ~(size_t)3;
+    struct wc_sniff_order_slot x;
+    struct wc_sniff_chunk *c;
+    uint64_t h = horizon(s);
 
-    x.len = (uint32_t)len;   /* at most what was reserved */
-    x.ts = ts;
-    x.arrival = o->arrivals++;   /* compared as a serial number: it may wrap */
+    if (len > UINT32_MAX)
+        return NULL;
+    /* The blocks reserved before are filled by now: what is due leaves first, in runs. */
+    if (o->next && at(o->next, 0)->ts + WC_SNIFF_ORDER_BATCH_NS <= h)
+        wc_sniff_order_release(s, h);
+    /* A burst larger than the memory we allow leaves early, oldest first. */
+    while (o->bytes > WC_SNIFF_ORDER_MAX_BYTES && o->next)
+        wc_sniff_order_release(s, at(o->next, 0)->ts);
+    if (q->n == q->cap && queue_grow(q) < 0)
+        wc_sniff_order_release(s, UINT64_MAX);   /* out of memory: only the order may suffer */
+    if (q->n == q->cap || !(c = chunk_with_room(s, room)))
+        return NULL;
     if (ts > o->newest)
         o->newest = ts;
     if (ts > q->newest)
@@ -278,21 +285,18 @@ void wc_sniff_order_push(struct wc_sniff *s, struct source *src, uint64_t ts, si
         /* More out of order than we allowed for: twice what came, from now on. */
         o->jitter_ns = q->newest - ts < WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull / 2 ?
                        2 * (q->newest - ts) : WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull;
-    if (q->n == q->cap && queue_grow(q) < 0) {
-        /* Out of memory: what waits goes first, then this block, so nothing is lost. */
-        wc_sniff_order_release(s, UINT64_MAX);
-        write_block(s, src, &x);
-        chunk_done(o, x.chunk);
-        return;
-    }
+    x.ts = ts;
+    x.block = c->data + c->used;
+    x.chunk = c;
+    x.len = (uint32_t)len;
+    x.arrival = o->arrivals++;   /* compared as a serial number: it may wrap */
+    c->used += room;
+    c->live++;
     if (queue_insert(q, &x) == 0 && (!o->next || before(&x, at(o->next, 0))))
         o->next = q;
     o->n++;
-    o->bytes += x.len;
-    wc_sniff_order_release(s, horizon(s));
-    /* A burst larger than the memory we allow leaves early, oldest first. */
-    while (o->bytes > WC_SNIFF_ORDER_MAX_BYTES && o->next)
-        release_next(s);
+    o->bytes += len;
+    return c->data + c->used - room;
 }
 
 void wc_sniff_order_free(struct wc_sniff *s)

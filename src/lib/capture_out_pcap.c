@@ -49,37 +49,50 @@ static int dump_open(struct wc_sniff *s)
     return 0;
 }
 
-/* A block: the timestamp in ns, caplen and len (native order: it never leaves this process), the bytes. */
+/* A block: the timestamp in ns, caplen and len (native order: it never leaves this process), the bytes, padded
+ * to a multiple of 4. */
 enum { DUMP_HDR = 16 };
 
-static size_t dump_encode(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
-                          const char *label, uint8_t *(*room)(struct wc_sniff *s, size_t size))
+static size_t dump_block_len(uint32_t caplen)
 {
-    uint8_t *block = room(s, DUMP_HDR + rec->caplen);
+    return DUMP_HDR + ((caplen + 3u) & ~3u);
+}
 
-    (void)src, (void)flags, (void)label;
+static size_t dump_encode(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
+                          const char *label,
+                          uint8_t *(*room)(struct wc_sniff *s, const struct source *src, uint64_t ts, size_t size))
+{
+    size_t n = dump_block_len(rec->caplen);
+    uint8_t *block = room(s, src, rec->ts, n);
+
+    (void)flags, (void)label;
     if (!block)
         return 0;
     memcpy(block, &rec->ts, 8);
     memcpy(block + 8, &rec->caplen, 4);
     memcpy(block + 12, &rec->len, 4);
     memcpy(block + DUMP_HDR, rec->data, rec->caplen);
-    return DUMP_HDR + rec->caplen;
+    memset(block + DUMP_HDR + rec->caplen, 0, n - DUMP_HDR - rec->caplen);
+    return n;
 }
 
-static int dump_write(struct wc_sniff *s, const struct source *src, const uint8_t *block, size_t len)
+static int dump_write(struct wc_sniff *s, const struct source *src, const uint8_t *blocks, size_t len)
 {
     struct dump *o = s->out_priv;
     struct pcap_pkthdr h;
     uint64_t ts;
 
-    (void)src, (void)len;
-    memcpy(&ts, block, 8);
-    memcpy(&h.caplen, block + 8, 4);
-    memcpy(&h.len, block + 12, 4);
-    h.ts.tv_sec = (time_t)(ts / 1000000000u);
-    h.ts.tv_usec = (suseconds_t)(ts % 1000000000u);   /* the dumper is nanosecond-precise */
-    pcap_dump((u_char *)o->d, &h, block + DUMP_HDR);
+    (void)src;
+    for (size_t off = 0; off + DUMP_HDR <= len; off += dump_block_len(h.caplen)) {
+        memcpy(&ts, blocks + off, 8);
+        memcpy(&h.caplen, blocks + off + 8, 4);
+        memcpy(&h.len, blocks + off + 12, 4);
+        if (dump_block_len(h.caplen) > len - off)
+            return -EINVAL;
+        h.ts.tv_sec = (time_t)(ts / 1000000000u);
+        h.ts.tv_usec = (suseconds_t)(ts % 1000000000u);   /* the dumper is nanosecond-precise */
+        pcap_dump((u_char *)o->d, &h, blocks + off + DUMP_HDR);
+    }
     return 0;
 }
 

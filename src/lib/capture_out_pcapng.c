@@ -155,7 +155,8 @@ static int has_comment(const struct wc_pcapread_packet *in, const char *label, s
 
 /* The input's comments stay (unless relabelling); the label joins them unless one says it already. */
 static size_t ng_encode(struct wc_sniff *s, const struct source *src, const struct rec *rec, uint32_t flags,
-                        const char *label, uint8_t *(*room)(struct wc_sniff *s, size_t size))
+                        const char *label,
+                        uint8_t *(*room)(struct wc_sniff *s, const struct source *src, uint64_t ts, size_t size))
 {
     struct wc_pcapng_str comments[WC_PCAPREAD_MAX_COMMENTS + 1];
     struct wc_pcapng_epb e = {src->ifid, rec->ts, rec->data, rec->caplen, rec->len, flags, comments, 0};
@@ -171,21 +172,21 @@ static size_t ng_encode(struct wc_sniff *s, const struct source *src, const stru
         comments[e.ncomments].s = label;
         comments[e.ncomments++].len = n;
     }
-    block = room(s, wc_pcapng_epb_size(&e));
+    block = room(s, src, rec->ts, wc_pcapng_epb_size(&e));
     return block ? wc_pcapng_epb_encode(block, &e) : 0;
 }
 
-/* One block to the -w file and to its capture point's own file, each under that file's interface id. */
-static int ng_write(struct wc_sniff *s, const struct source *src, const uint8_t *block, size_t len)
+/* Blocks to the -w file and to their capture point's own file, each under that file's interface id. */
+static int ng_write(struct wc_sniff *s, const struct source *src, const uint8_t *blocks, size_t len)
 {
     struct ng *ng = s->out_priv;
     size_t at = (size_t)(src - s->src);
     int r = 0;
 
     if (ng->w)
-        r = wc_pcapng_write_epb_block(ng->w, block, len, src->ifid);
+        r = wc_pcapng_write_epb_blocks(ng->w, blocks, len, src->ifid);
     if (r == 0 && ng->side[at])
-        r = wc_pcapng_write_epb_block(ng->side[at], block, len, ng->side_ifid[at]);
+        r = wc_pcapng_write_epb_blocks(ng->side[at], blocks, len, ng->side_ifid[at]);
     return r;
 }
 

@@ -37,14 +37,8 @@ void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *r
     }
     if (s->cfg->print)
         wc_sniff_print(s->cfg->print, src->pub.name, rec, &pkt, ok, flags & 3u, label);
-    if (s->out) {
-        size_t n = s->out->encode(s, src, rec, flags, label, wc_sniff_order_reserve);
-
-        if (n)
-            wc_sniff_order_push(s, src, rec->ts, n);
-        else if (!s->werr)
-            s->werr = -ENOMEM;
-    }
+    if (s->out && !s->out->encode(s, src, rec, flags, label, wc_sniff_order_reserve) && !s->werr)
+        s->werr = -ENOMEM;
     src->pub.packets++;
     s->packets++;
     if (s->cfg->count && s->packets >= (uint64_t)s->cfg->count)

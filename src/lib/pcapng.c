@@ -315,16 +315,28 @@ int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
     return 0;
 }
 
-int wc_pcapng_write_epb_block(struct wc_pcapng *w, const uint8_t *block, size_t len, uint32_t ifid)
+int wc_pcapng_write_epb_blocks(struct wc_pcapng *w, const uint8_t *blocks, size_t len, uint32_t ifid)
 {
     uint8_t *p;
 
-    if (ifid >= w->nifaces || len < 32 || len % 4 != 0)
+    if (ifid >= w->nifaces)
         return -EINVAL;
     if (!(p = reserve(w, len)))
         return w->err;
-    memcpy(p, block, len);
-    put32(p + 8, ifid);
+    memcpy(p, blocks, len);
+    /* Each block's length from the copy: it is checked before anything counts as written. */
+    for (size_t off = 0; off < len;) {
+        uint32_t n;
+
+        if (len - off < 32)
+            return -EINVAL;
+        n = (uint32_t)p[off + 4] | (uint32_t)p[off + 5] << 8 | (uint32_t)p[off + 6] << 16 |
+            (uint32_t)p[off + 7] << 24;
+        if (n < 32 || n % 4 != 0 || n > len - off)
+            return -EINVAL;
+        put32(p + off + 8, ifid);
+        off += n;
+    }
     w->len += len;
     return 0;
 }

@@ -204,8 +204,8 @@ static uint8_t *slurp(const char *path, size_t *len)
     return b;
 }
 
-/* A block encoded now and written later (the sniffer's reorder stage) is byte for byte what
- * wc_pcapng_write_epb writes, under the interface id of the file it goes to. */
+/* Blocks encoded now and written later (the sniffer's reorder stage), back to back, are byte for byte what
+ * wc_pcapng_write_epb writes, under the interface id of the file they go to. */
 static void test_encoded_block(const char *dir)
 {
     struct wc_pcapng_iface a = {"lo", NULL, NULL, 1, 262144};
@@ -225,19 +225,24 @@ static void test_encoded_block(const char *dir)
     CHECK_EQ("iface 1", 1, wc_pcapng_add_iface(w, &a));
     e.ifid = 1;
     CHECK_EQ("direct", 0, wc_pcapng_write_epb(w, &e));
+    e.ncomments = 1;
+    CHECK_EQ("direct, one comment", 0, wc_pcapng_write_epb(w, &e));
     CHECK_EQ("close", 0, wc_pcapng_close(w));
 
     e.ifid = 0;
+    e.ncomments = 2;
     n = wc_pcapng_epb_encode(block, &e);
     CHECK_EQ("encoded size", wc_pcapng_epb_size(&e), n);
+    e.ncomments = 1;
+    n += wc_pcapng_epb_encode(block + n, &e);
     CHECK_EQ("open", 0, wc_pcapng_open(&w, later, NULL));
     CHECK_EQ("iface 0", 0, wc_pcapng_add_iface(w, &a));
     CHECK_EQ("iface 1", 1, wc_pcapng_add_iface(w, &a));
-    CHECK_EQ("unknown interface", -EINVAL, wc_pcapng_write_epb_block(w, block, n, 2));
-    CHECK_EQ("no block's length", -EINVAL, wc_pcapng_write_epb_block(w, block, n - 2, 1));
-    CHECK_EQ("as interface 1", 0, wc_pcapng_write_epb_block(w, block, n, 1));
+    CHECK_EQ("unknown interface", -EINVAL, wc_pcapng_write_epb_blocks(w, block, n, 2));
+    CHECK_EQ("not whole blocks", -EINVAL, wc_pcapng_write_epb_blocks(w, block, n - 4, 1));
+    CHECK_EQ("as interface 1", 0, wc_pcapng_write_epb_blocks(w, block, n, 1));
     CHECK_EQ("close", 0, wc_pcapng_close(w));
-    CHECK_EQ("the block keeps its own interface id", 0, block[8]);
+    CHECK_EQ("the blocks keep their own interface id", 0, block[8]);
 
     x = slurp(direct, &nx);
     y = slurp(later, &ny);
