@@ -7,11 +7,13 @@ machine. The table gives the medians of both and the median of the per-run ratio
     scripts/bench              # the full table (several minutes), rewrites tests/bench/RESULTS.md
     scripts/bench --quick      # every row once with tiny sizes: a smoke test, writes nothing
     scripts/bench --rows udp,transform --runs 3
+    scripts/bench --rows sniffer --baseline ../main/build/bin   # the sniffer against another build too
 """
 import argparse
 import datetime
 import json
 import os
+import pathlib
 import platform
 import re
 import resource
@@ -150,7 +152,9 @@ class Row:
     def cells(self):
         f = lambda v: "–" if v is None else self.fmt.format(v)  # noqa: E731
         ratio = self.med(self.ratios)
-        if self.error:
+        # A row its group's failure did not name (--baseline's) has nothing to judge either.
+        error = self.error or (None if self.ours else "error: no measurement")
+        if error:
             verdict = "error"
         elif self.met_fn is None:
             verdict = "report"
@@ -159,7 +163,7 @@ class Row:
         return [self.what, f"{f(self.med(self.ours))} {self.unit}".strip(),
                 self.peer, f(self.med(self.theirs)) if self.theirs else "–",
                 "–" if ratio is None else f"{ratio:.2f}×", self.goal,
-                self.error if self.error else verdict]
+                error if error else verdict]
 
 
 def row_tcp_stream(cfg, rows):
@@ -280,8 +284,9 @@ def port_bound(proto, port):
     return False
 
 
-def capture(tool, port, secs, workdir, load_port):
-    """Captures the UDP load on lo with TOOL; returns packets written, drops, CPU s, load s."""
+def capture(tool, port, secs, workdir, load_port, sniffer=None):
+    """Captures the UDP load on lo with TOOL ("sniffer": the program `sniffer`, ours by default); returns
+    packets written, drops, CPU s, load s."""
     out = os.path.join(workdir, f"{tool}.pcap")
     filt = f"udp port {port}"
     if tool == "tcpdump":
@@ -290,8 +295,8 @@ def capture(tool, port, secs, workdir, load_port):
     else:
         ready_file = os.path.join(workdir, "sniffer.ready")
         summary = os.path.join(workdir, "sniffer.json")
-        argv = [str(BIN / "sniffer"), "-i", "lo", "-w", out, "-B", "4m", "-f", filt, "--ready-file", ready_file,
-                "--json", summary]
+        argv = [str(sniffer or BIN / "sniffer"), "-i", "lo", "-w", out, "-B", "4m", "-f", filt,
+                "--ready-file", ready_file, "--json", summary]
         ready = alive_and(lambda p: os.path.exists(ready_file))
     p = started(argv, tool, ready)
     try:
@@ -346,22 +351,42 @@ def row_sniffer(cfg, rows, workdir):
                                              "tcpdump -w", "≥ 1.0×", lambda r: r >= 1.0, fmt="{:,.0f}"))
     cpp = rows.setdefault("sniff_cpu", Row("sniff_cpu", "sniffer CPU per captured packet", "µs/pkt",
                                            "tcpdump -w", "≤ 1.0×", lambda r: r <= 1.0))
+    base = None
+    if cfg.get("baseline"):
+        # Another build's sniffer (main's, say) under the same load in the same run: a regression shows as a ratio.
+        base = rows.setdefault("sniff_cpu_base", Row("sniff_cpu_base", "sniffer CPU per captured packet, against "
+                                                     "another build", "µs/pkt", "--baseline sniffer", "≤ 1.2×",
+                                                     lambda r: r <= 1.2))
     why = capture_unavailable()
     if why:
-        for row in (rate, cpp):
-            row.error = why
+        for row in (rate, cpp, base):
+            if row:
+                row.error = why
         return
     srv, port = udp_server(64)
     try:
         got = {}
-        for tool in ("tcpdump", "sniffer"):
-            got[tool] = capture(tool, port, cfg["capture_secs"], workdir, port)
+        tools = ["tcpdump", "sniffer"] + (["baseline"] if base else [])
+        if base and len(base.ours) % 2:
+            tools[1:] = tools[:0:-1]      # every other run the baseline goes first: no bias from the order
+        for tool in tools:
+            if tool == "baseline":
+                got[tool] = capture("sniffer", port, cfg["capture_secs"], workdir, port,
+                                    sniffer=cfg["baseline"] / "sniffer")
+            else:
+                got[tool] = capture(tool, port, cfg["capture_secs"], workdir, port)
         (tp, td, tc, ts), (sp, sd, sc, ss) = got["tcpdump"], got["sniffer"]
         if td or sd:
             rate.notes.append(f"drops: tcpdump {td}, sniffer {sd}")
         rate.add((sp - sd) / ss, (tp - td) / ts, ((sp - sd) / ss) / ((tp - td) / ts))
         cs, ct = sc / max(sp, 1) * 1e6, tc / max(tp, 1) * 1e6
         cpp.add(cs, ct, cs / ct if ct else float("inf"))
+        if base:
+            bp, _, bc, _ = got["baseline"]
+            cb = bc / max(bp, 1) * 1e6
+            base.add(cs, cb, cs / cb if cb else float("inf"))
+            if not base.notes:
+                base.notes.append(f"baseline {cfg['baseline'] / 'sniffer'}")
     finally:
         srv.close()
 
@@ -413,7 +438,7 @@ def row_transform(cfg, rows):
 
 
 ROW_ORDER = ["tcp_stream", "short_conns", "pipeline", "idle_p99", "udp_batch", "udp_socat", "sniff_rate",
-             "sniff_cpu", "offline", "transform", "idle_rss"]
+             "sniff_cpu", "sniff_cpu_base", "offline", "transform", "idle_rss"]
 GROUPS = {"tcp": ["tcp_stream", "short_conns", "pipeline"], "idle": ["idle_p99", "idle_rss"],
           "udp": ["udp_batch", "udp_socat"], "sniffer": ["sniff_rate", "sniff_cpu"], "offline": ["offline"],
           "transform": ["transform"]}
@@ -511,8 +536,14 @@ def main():
     ap.add_argument("--rows", help="comma-separated groups: " + ",".join(GROUPS))
     ap.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     ap.add_argument("--no-write", action="store_true", help="print the table only")
+    ap.add_argument("--baseline", metavar="DIR", help="the sniffer rows also measure DIR/sniffer (another "
+                    "build) in every run, and a row compares our CPU per packet with its")
     args = ap.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
+    if args.baseline:
+        cfg["baseline"] = pathlib.Path(args.baseline).resolve()
+        if not (cfg["baseline"] / "sniffer").is_file():
+            ap.error(f"--baseline {args.baseline}: no sniffer there")
     if args.runs:
         cfg["runs"] = args.runs
     groups = args.rows.split(",") if args.rows else list(GROUPS)
