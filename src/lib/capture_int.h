@@ -107,7 +107,6 @@ struct wc_sniff_order {
     struct wc_sniff_chunk *cur;   /* blocks are appended here */
     struct wc_sniff_chunk *free;  /* empty chunks of WC_SNIFF_ORDER_CHUNK */
     size_t free_bytes;
-    size_t n;                     /* held in all queues */
     size_t bytes;                 /* held */
     int live;
     uint64_t jitter_ns;           /* live: how far behind its interface's newest a packet may still come */

@@ -178,14 +178,13 @@ static void release_run(struct wc_sniff *s, uint64_t horizon)
         o->released = 1;
         o->last_ts = x->ts;
         end = x->block + x->len;
-        o->bytes -= x->len;
         n++;
         q->head = (q->head + 1) & (q->cap - 1);
         q->n--;
         x = at(q, 0);
     } while (q->n && x->block == end && x->chunk == c && x->ts <= horizon &&
              (size_t)(end - start) + x->len <= WC_SNIFF_ORDER_RUN_MAX && (!other || before(x, at(other, 0))));
-    o->n -= n;
+    o->bytes -= (size_t)(end - start);   /* side by side: the run's bytes are its blocks' */
     o->next = !q->n ? other : !other || before(at(q, 0), at(other, 0)) ? q : other;
     if ((r = s->out->write(s, &s->src[q - o->q], start, (size_t)(end - start))) < 0 && !s->werr)
         s->werr = r;
@@ -261,14 +260,17 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
     struct wc_sniff_order_queue *q = &o->q[src - s->src];
     /* 4-byte aligned, as pcapng blocks are: a block of an encoder's size lies right after the one before. */
     size_t room = (len + 3) & ~(size_t)3;
+    uint64_t slack = o->live ? o->jitter_ns : o->window_ns, h;
     struct wc_sniff_order_slot x;
     struct wc_sniff_chunk *c;
-    uint64_t h = horizon(s);
 
     if (len > UINT32_MAX)
         return NULL;
-    /* The blocks reserved before are filled by now: what is due leaves first, in runs. */
-    if (o->next && at(o->next, 0)->ts + WC_SNIFF_ORDER_BATCH_NS <= h)
+    /* The blocks reserved before are filled by now: what is due leaves first, in runs. Here the horizon moves
+     * only with the newest timestamp (the clock's part moves in wc_sniff_order_drained, which writes out
+     * itself): nothing new is due until the newest is the slack past the oldest, so most packets skip it. */
+    if (o->next && o->newest >= at(o->next, 0)->ts + WC_SNIFF_ORDER_BATCH_NS + slack &&
+        at(o->next, 0)->ts + WC_SNIFF_ORDER_BATCH_NS <= (h = horizon(s)))
         wc_sniff_order_release(s, h);
     /* A burst larger than the memory we allow leaves early, oldest first. */
     while (o->bytes > WC_SNIFF_ORDER_MAX_BYTES && o->next)
@@ -294,7 +296,6 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
     c->live++;
     if (queue_insert(q, &x) == 0 && (!o->next || before(&x, at(o->next, 0))))
         o->next = q;
-    o->n++;
     o->bytes += len;
     return c->data + c->used - room;
 }
