@@ -32,7 +32,7 @@ import threading
 import time
 
 
-from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, uml
+from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, socktable, uml
 from wcrun import paths
 
 PY = "/usr/bin/python3"
@@ -70,34 +70,8 @@ def tcp_lines(n):
 
 # collect (needs netem) ---------------------------------------------------------------------------------------
 def kernel_counters(ns):
-    """nstat's names (TcpRetransSegs, TcpExtTCPTimeouts, ...) read from /proc inside network namespace ns."""
-    def read():
-        out = {}
-        for f in ("snmp", "netstat"):
-            with open(f"/proc/thread-self/net/{f}") as fh:
-                lines = fh.read().splitlines()
-            for head, vals in zip(lines[::2], lines[1::2]):
-                prefix, names = head.split(":", 1)
-                for k, v in zip(names.split(), vals.split(":", 1)[1].split()):
-                    out[prefix + k] = int(v)
-        return {k: out.get(k, 0) for k in KERNEL_KEYS}
-    return proc.in_netns(ns, read)
-
-
-def tcp_busy(ns, port):
-    """Sockets of ns on `port` that are neither listening nor in TIME_WAIT (a close still under way)."""
-    def read():
-        n = 0
-        for table in ("tcp", "tcp6"):
-            with open(f"/proc/thread-self/net/{table}") as fh:
-                next(fh)
-                for line in fh:
-                    f = line.split()
-                    ports = {int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)}
-                    if port in ports and f[3] not in ("0A", "06"):
-                        n += 1
-        return n
-    return proc.in_netns(ns, read)
+    c = socktable.counters(ns)
+    return {k: c.get(k, 0) for k in KERNEL_KEYS}
 
 
 class Worker:
@@ -177,7 +151,9 @@ class Worker:
         r = t.client.exec(argv, timeout=TCP_TIMEOUT_S + 30, check=False, input=b"".join(lines))
         took = time.monotonic() - t0
         # the close handshake belongs to the capture: wait until neither end has the connection open
-        proc.poll_until(lambda: not tcp_busy(t.client.ns, PORTS["tcp"]) and not tcp_busy(t.server.ns, PORTS["tcp"]),
+        done = (socktable.LISTEN, socktable.TIME_WAIT)
+        proc.poll_until(lambda: not any(socktable.connections(PORTS["tcp"], ns, done)
+                                        for ns in (t.client.ns, t.server.ns)),
                         timeout=20, what="the TCP connection closed at both ends")
         got = r.stdout.splitlines(keepends=True)
         want = [x.upper() for x in lines]
