@@ -341,11 +341,12 @@ def write_report(rep, out, with_demo=True):
     """report.json/.md/.html, with the reliability section when this run made one, and a screenshot of
     report.html from headless Chromium when it is installed."""
     from wcrun import demo_report
-    rel, extra = out / "reliability.json", out / "reliability.html"
+    rel, extra, extra_md = out / "reliability.json", out / "reliability.html", out / "reliability.md"
     with_demo = with_demo and rel.exists()
     if with_demo:
         rep["reliability"] = json.loads(rel.read_text())
-    report.write_all(rep, out, extra.read_text() if with_demo and extra.exists() else "")
+    report.write_all(rep, out, extra.read_text() if with_demo and extra.exists() else "",
+                     extra_md.read_text() if with_demo and extra_md.exists() else "")
     if with_demo and demo_report.chromium():
         try:
             r = demo_report.render(out / "report.html", out / "report.png")

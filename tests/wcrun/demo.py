@@ -448,6 +448,28 @@ def add_packet_comments(path, notes):
     os.replace(tmp, path)
 
 
+def tcp_story(led, pkts):
+    """What made a TCP run slow, for the report's words on its extreme runs: SYNs (and SYN-ACKs) lost, the
+    segments lost more than once (seq counted from the sender's SYN, as the labels count), and the longest
+    silences on the wire (the retransmission timer backing off)."""
+    syn_lost, lost, isn = 0, {}, {}
+    for d in (netem.C2S, netem.S2C):
+        for e in led.entries[d]:
+            if e["proto"] != lab_ledger.TCP:
+                continue
+            if "S" in e.get("flags", ""):
+                isn.setdefault(d, e["seq"])
+                syn_lost += e["fate"] == "lost"
+            elif e["fate"] == "lost" and e.get("payload") and d in isn:
+                key = (d, (e["seq"] - isn[d]) & 0xFFFFFFFF)
+                lost[key] = lost.get(key, 0) + 1
+    ts = sorted(t for _, _, t, _, _ in pkts)
+    gaps = sorted(((b - a) / 1e9, (a - ts[0]) / 1e9) for a, b in zip(ts, ts[1:]) if b - a >= 3e8)[-3:]
+    return {"syn_lost": syn_lost,
+            "lost_repeatedly": [{"dir": d, "seq": q, "times": n} for (d, q), n in sorted(lost.items()) if n > 1],
+            "silences_s": [{"at_s": round(at, 2), "s": round(g, 2)} for g, at in sorted(gaps, key=lambda x: x[1])]}
+
+
 def analyze_cell(run, pcap, annotate=True):
     """The figures of one cell from its run record and its capture (see the report's 'reliability' section)."""
     n, proto = run["n"], run["proto"]
@@ -471,7 +493,7 @@ def analyze_cell(run, pcap, annotate=True):
                       "timeouts_kernel": sum(kc[s]["TcpExtTCPTimeouts"] for s in kc),
                       "lost_data_segments": sum(1 for d in (netem.C2S, netem.S2C) for e in led.entries[d]
                                                 if e["fate"] == "lost" and e.get("payload")),
-                      "kernel_counters": kc}
+                      "kernel_counters": kc, "story": tcp_story(led, pkts)}
     else:
         w = udp_wire(pkts)
         answered = {e["tag"] for e in led.entries[netem.S2C] if e["fate"] == "delivered" and "tag" in e}
@@ -516,6 +538,7 @@ def analyze(out, collect_meta=None):
     rel["timings_s"]["analyze"] = round(time.monotonic() - t0, 1)
     (out / "reliability.json").write_text(json.dumps(rel, indent=1) + "\n")
     (out / "reliability.html").write_text(demo_report.html_section(rel, out))
+    (out / "reliability.md").write_text(demo_report.markdown_section(rel))
     return rel
 
 

@@ -150,11 +150,13 @@ def _rel(path, base):
     return os.path.relpath(path, base) if path else None
 
 
-def write_all(report, outdir, extra_html=""):
+def write_all(report, outdir, extra_html="", extra_md=""):
+    """report.json, report.md and report.html; extra_html and extra_md: the same section (the reliability
+    demonstration's) in each of the two pages."""
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
-    (outdir / "report.md").write_text(markdown(report, outdir))
+    (outdir / "report.md").write_text(markdown(report, outdir) + extra_md)
     (outdir / "report.html").write_text(to_html(report, outdir, extra_html))
     # The report links the specification beside it, wherever --out points.
     shutil.copyfile(PROTOCOL, outdir / "PROTOCOL.md")
@@ -310,5 +312,7 @@ to see the packets behind a verdict (packet comments explain each one).</p>
 {"".join(rows)}</table>
 {cov}
 {extra_html}
+<script>window.addEventListener("load",function(){{document.body.setAttribute("data-page-height",
+document.documentElement.scrollHeight)}})</script>
 </body></html>
 """
