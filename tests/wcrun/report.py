@@ -221,13 +221,16 @@ def run_lines(report):
     if not r:
         return []
     uml = " (the netem scenarios inside User-Mode Linux)" if r.get("uml") else ""
+    tshark = (r.get("tshark") or "no tshark").rstrip(".")
     out = [f"Run {r['started']} to {r['finished']} ({r['duration_s']} s), wirecheck {r.get('describe') or '?'} "
-           f"(commit {(r.get('commit') or '?')[:12]}), kernel {r['host_kernel']}{uml}, {r.get('tshark') or 'no tshark'}."]
+           f"(commit {(r.get('commit') or '?')[:12]}), kernel {r['host_kernel']}{uml}, {tshark}."]
     if r.get("interrupted"):
         out.append(f"INTERRUPTED by {r['interrupted']}: the scenarios that did not finish are \"not run\".")
     elif not r.get("complete"):
-        out.append(f"Partial run ({json.dumps(r.get('selection'))}): clauses whose scenarios were not selected are "
-                   "\"not run\".")
+        sel = r.get("selection") or {}
+        how = ", ".join(f"--{k.replace('_', '-')}" if v is True else f"-{k} {v}" if len(k) == 1 else
+                        f"--{k.replace('_', '-')} {v}" for k, v in sel.items() if v not in (None, False))
+        out.append(f"Partial run ({how or 'a selection'}): clauses whose scenarios were not selected are \"not run\".")
     if r.get("repeat", 1) > 1:
         out.append(f"Every scenario ran {r['repeat']} times; a clause whose runs disagree is flaky.")
     out.append(f"The SHA-256 of each of the {len(r.get('captures_sha256', {}))} captures cited is in report.json "
