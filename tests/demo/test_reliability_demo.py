@@ -162,6 +162,7 @@ def test_report_renders_in_headless_chromium(analysed):
     with Image.open(png) as img:
         assert img.size == (1280, r["height"]), (img.size, r["height"])
     assert 2000 < r["height"] < demo_report.MAX_SHOT_PX, r["height"]
+    assert r["width"] == 1280, f"the page is {r['width']} pixels wide: a table does not fit a 1,280-pixel window"
 
 
 def test_matrix_and_flags():

@@ -347,7 +347,7 @@ def render(html_path, png_path, timeout=120):
     """Screenshots the whole of html_path in headless Chromium into png_path: its DOM is dumped after load
     first, for the page's height (data-page-height, set by the report's script) and each image's natural width,
     then the window is made that tall. Returns {"images": [(src, natural width)], "screenshot": png_path,
-    "height": px}. Raises when Chromium is missing or fails."""
+    "height": px, "width": the page's width in a 1,280-pixel window}. Raises when Chromium is missing or fails."""
     exe = chromium()
     if not exe:
         raise FileNotFoundError("chromium is not installed (scripts/bootstrap installs it)")
@@ -363,7 +363,9 @@ def render(html_path, png_path, timeout=120):
             raise RuntimeError(f"chromium --dump-dom exited {r.returncode}: {r.stderr.decode()[-1000:]}")
         dom = r.stdout.decode(errors="replace")
         h = re.search(r'data-page-height="(\d+)"', dom)
+        w = re.search(r'data-page-width="(\d+)"', dom)
         out["height"] = min(int(h.group(1)) if h else 4000, MAX_SHOT_PX)
+        out["width"] = int(w.group(1)) if w else None      # wider than the 1,280-pixel window: it scrolls
         r = subprocess.run(base + [f"--window-size=1280,{out['height']}",
                                    f"--screenshot={pathlib.Path(png_path).resolve()}", url],
                            capture_output=True, timeout=timeout)

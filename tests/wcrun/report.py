@@ -272,7 +272,7 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1240px}
 table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border:1px solid #ccc;padding:4px 8px;
 vertical-align:top;overflow-wrap:anywhere}th{background:#f4f4f4}.pass{background:#d8f5d8}.fail,.flaky,.error
 {background:#f8d0d0}.skip,.inconclusive{background:#f3f3c8}.na,.notrun{background:#e8e8e8}code{font-size:90%}
-.small{font-size:85%;color:#444}col.id{width:4em}col.lv{width:5.5em}col.ti{width:13em}col.vd{width:8em}
+.small{font-size:85%;color:#444}col.id{width:5em}col.lv{width:5.5em}col.ti{width:13em}col.vd{width:9.5em}
 col.cap{width:14em}"""
 
 
@@ -315,7 +315,8 @@ to see the packets behind a verdict (packet comments explain each one).</p>
 {"".join(rows)}</table>
 {cov}
 {extra_html}
-<script>window.addEventListener("load",function(){{document.body.setAttribute("data-page-height",
-document.documentElement.scrollHeight)}})</script>
+<script>window.addEventListener("load",function(){{var d=document.documentElement;
+document.body.setAttribute("data-page-height",d.scrollHeight);document.body.setAttribute("data-page-width",
+d.scrollWidth)}})</script>
 </body></html>
 """
