@@ -8,10 +8,17 @@
 -- The project's captures hold both capture points in one file (interface 0 client side, 1 server side), so the
 -- same packet appears twice: all matching state is kept per interface, and each side is matched on its own.
 --
--- Wireshark 4.0, Lua 5.2. Load it with `tshark -X lua_script:wcupper.lua` or put it in the personal plugins folder.
+-- Wireshark 4.0, Lua 5.2. Load it with `tshark -X lua_script:wcupper.lua` or put it in the personal plugins folder,
+-- with wcupper_logic.lua (the protocol logic, plain Lua) beside it.
+
+-- dofile, not require: a reload (Analyze > Reload Lua Plugins) reads the logic again, and package.path stays as is.
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local loaded, logic = pcall(dofile, here .. "wcupper_logic.lua")
+if not loaded then
+    error(string.format("wcupper: cannot load %swcupper_logic.lua (it belongs beside wcupper.lua): %s", here, logic), 0)
+end
 
 local TCP_PORT, UDP_PORT = 6789, 9876
-local TAG_LEN = 13 -- "WC" + 10 digits + ":"
 
 local p = Proto("wcupper", "Wirecheck uppercase protocol")
 
@@ -82,66 +89,10 @@ local function complete(pinfo)
     return pinfo.visited and built[pinfo.number] == "first"
 end
 
-local function upper(s)
-    return (s:gsub("%l", string.upper)) -- %l is a-z only in the C locale Lua runs in: bytes >= 0x80 stay
-end
-
 local function field_value(fe, default)
     local v = fe()
     if v == nil then return default end
     return v.value
-end
-
-local function parse_tag(s)
-    if #s >= TAG_LEN and s:find("^WC%d%d%d%d%d%d%d%d%d%d:") then
-        return s:sub(3, 12)
-    end
-    return nil
-end
-
--- The errors of a reply against its request: a list of {expert, text}. Upper case is ASCII only.
-local function judge(req, rep)
-    local errs = {}
-    local want = upper(req.data)
-    local got = rep.data
-    if rep.port and req.port and rep.port ~= req.port then
-        errs[#errs + 1] = { e.other_port, string.format("reply from port %d, its request (frame %d) went to port %d",
-                                                        rep.port, req.frame, req.port) }
-    end
-    if got == want then return errs end
-    local n = math.min(#want, #got)
-    local first = nil
-    for i = 1, n do
-        if got:byte(i) ~= want:byte(i) then first = i; break end
-    end
-    if first then
-        local b = req.data:byte(first)
-        local why = (b >= 0x61 and b <= 0x7a) and string.format("the upper case of 0x%02x", b)
-                    or "unchanged: only a-z change"
-        errs[#errs + 1] = { e.not_upper, string.format(
-            "reply differs from the upper case of its request (frame %d) at offset %d: 0x%02x where 0x%02x (%s) "
-            .. "was expected", req.frame, first - 1, got:byte(first), want:byte(first), why), first - 1 }
-    end
-    if #got ~= #want then
-        errs[#errs + 1] = { e.length, string.format("reply has %d bytes, its request (frame %d) %d",
-                                                    #got, req.frame, #want), n }
-        if #got > #want then
-            local tail = got:sub(#want + 1)
-            local nuls = #tail:match("%z*$")
-            if nuls > 0 then
-                local stale = #tail - nuls
-                errs[#errs + 1] = { e.padded, string.format("reply padded with %d trailing NUL bytes%s", nuls,
-                    stale > 0 and string.format(" after %d stale bytes", stale) or ""), n }
-            end
-        end
-    end
-    return errs
-end
-
-local function link(req, rep)
-    req.reply, rep.request = rep, req
-    rep.errors = judge(req, rep)
-    req.data, rep.data = nil, nil -- judged: the bytes are no longer needed
 end
 
 local function summary(s)
@@ -152,83 +103,11 @@ end
 
 local function new_record(pinfo, kind, data, port)
     return { kind = kind, frame = pinfo.number, ts = pinfo.abs_ts, data = data, port = port,
-             tag = parse_tag(data), text = summary(data) }
+             tag = logic.parse_tag(data), text = summary(data) }
 end
 
 local function label_of(rec)
     return string.format("%s line (frame %d)", rec.kind == 1 and "Request" or "Reply", rec.frame)
-end
-
-local function conv_of(key)
-    local c = convs[key]
-    if not c then
-        c = { reqs = {}, pending = {}, orphans = {}, waiting = {} }
-        convs[key] = c
-    end
-    return c
-end
-
--- TCP: a conforming reply stream has the request stream's length, so a reply line starts at the same stream
--- offset as its request line (shifted by the length errors of earlier replies). Matching by offset, not by
--- count, keeps a line missing from the capture (or from Wireshark's reassembly) from shifting every later pair.
-local function match_tcp(c, rec)
-    if rec.kind == 1 then
-        c.reqs[rec.pos] = rec
-        local rep = c.waiting[rec.pos]
-        if rep then
-            c.waiting[rec.pos] = nil
-            c.shift = rep.pos - rec.pos + #rep.data - #rec.data
-            link(rec, rep)
-        end
-        return
-    end
-    local at = rec.pos - (c.shift or 0)
-    local req = c.reqs[at] or c.reqs[rec.pos]
-    if req and not req.reply then
-        c.shift = rec.pos - req.pos + #rec.data - #req.data
-        link(req, rec)
-    else
-        c.waiting[at] = rec
-    end
-end
-
--- UDP: a reply answers the request with its tag, else the request whose upper case it is, else the oldest
--- unanswered one. Replies seen before their request (files not in time order) wait for a certain match.
-local function same(req, rep)
-    if req.tag or rep.tag then return req.tag == rep.tag end
-    return upper(req.data) == rep.data
-end
-
-local function match_udp(c, rec)
-    if rec.kind == 1 then
-        for i, rep in ipairs(c.orphans) do
-            if same(rec, rep) then
-                table.remove(c.orphans, i)
-                link(rec, rep)
-                return
-            end
-        end
-        c.pending[#c.pending + 1] = rec
-        c.reqs[#c.reqs + 1] = rec
-        return
-    end
-    local pick
-    for i, req in ipairs(c.pending) do
-        if same(req, rec) then pick = i; break end
-    end
-    if not pick and not rec.tag and #c.pending > 0 then pick = 1 end
-    if pick then
-        link(table.remove(c.pending, pick), rec)
-        return
-    end
-    for i = #c.reqs, 1, -1 do -- an answered request that this reply repeats: network or server duplicate
-        local req = c.reqs[i]
-        if req.reply and req.tag and req.tag == rec.tag then
-            rec.dup_of, rec.request = req.reply, req
-            return
-        end
-    end
-    c.orphans[#c.orphans + 1] = rec
 end
 
 local function iface_of()
@@ -282,7 +161,7 @@ local function render(anchor, pdu, pinfo, tree, rec)
         local errs = rec.errors or {}
         if errs[1] and errs[1][3] then st:add(f.diff, errs[1][3]):set_generated() end
         for _, err in ipairs(errs) do
-            st:add_proto_expert_info(err[1], err[2])
+            st:add_proto_expert_info(e[err[1]], err[2])
         end
     end
     return label
@@ -326,8 +205,8 @@ local function dissect_udp(tvb, pinfo, tree, from_heuristic)
         local client_port = is_req and pinfo.src_port or pinfo.dst_port
         local server_addr = is_req and pinfo.dst or pinfo.src
         local r = new_record(pinfo, kind, data, is_req and pinfo.dst_port or pinfo.src_port)
-        match_udp(conv_of(table.concat({ "udp", iface_of(), tostring(client_addr), client_port,
-                                         tostring(server_addr) }, "|")), r)
+        logic.match_udp(logic.conv_of(convs, table.concat({ "udp", iface_of(), tostring(client_addr), client_port,
+                                                            tostring(server_addr) }, "|")), r)
         return r
     end)
     if not rec then return 0 end
@@ -336,99 +215,31 @@ local function dissect_udp(tvb, pinfo, tree, from_heuristic)
     return len
 end
 
--- TCP lines are reassembled here, per interface, from each segment's sequence number, not by Wireshark's TCP
--- reassembly: in a file with both capture points the same segment appears twice, and TCP's reassembly (one per
--- connection, not per interface) mixes the copies. Here a retransmitted or duplicated byte is taken once, a
--- segment that arrives early waits for the gap before it, and each side of the capture is its own byte stream.
--- A gap that the receiver has acknowledged was lost by the capture, not by the network (the bytes passed this
--- point): the stream skips it, and the line around it, instead of waiting for it forever.
---
--- streams[iface|stream|port]: one direction (the data that `port` sends) as seen on one interface.
-local function stream_state(key, first, iface, stream, sport, is_req)
-    local st = streams[key]
-    if not st then
-        st = { next = first, start = first, origin = first, chunks = {}, early = {}, acked = nil,
-               conv = table.concat({ "tcp", iface, stream, sport }, "|"), is_req = is_req }
-        streams[key] = st
-    end
-    return st
-end
+-- TCP lines are reassembled by logic.feed, per interface, from each segment's sequence number, not by Wireshark's
+-- TCP reassembly: in a file with both capture points the same segment appears twice, and TCP's reassembly (one per
+-- connection, not per interface) mixes the copies. streams[iface|stream|port]: one direction (the data that `port`
+-- sends) as seen on one interface.
 
--- Feeds a segment's bytes [seq, seq + #data) (data nil: none, only check for gaps) into the stream; returns the
--- completed lines as { pos = sequence number of the first byte, data, frame, ts } in order. at: { frame, ts, fin }
--- of the segment (fin: the sender closed after it).
+-- logic.feed, keeping the gaps it skipped for the frame that showed them (gap_notes[at.frame]).
 local function feed(st, seq, data, at)
-    local lines = {}
-    local function take(from, bytes, seg)
-        local skip = st.next - from -- bytes start at `from` <= st.next; keep only what is new
-        if skip >= #bytes then return end
-        if skip > 0 then bytes = bytes:sub(skip + 1) end
-        local base, pos = st.next, 1
-        while true do
-            local nl = bytes:find("\n", pos, true)
-            if not nl then break end
-            if st.start then
-                st.chunks[#st.chunks + 1] = bytes:sub(pos, nl)
-                lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks), frame = seg.frame, ts = seg.ts }
-            end -- else the end of a line whose middle the capture lost: skipped
-            st.chunks = {}
-            st.start = base + nl
-            pos = nl + 1
-        end
-        if pos <= #bytes and st.start then st.chunks[#st.chunks + 1] = bytes:sub(pos) end
-        st.next = base + #bytes
-        if seg.fin and st.start and #st.chunks > 0 then -- the unterminated last line of a half-closed direction
-            lines[#lines + 1] = { pos = st.start, data = table.concat(st.chunks), frame = seg.frame, ts = seg.ts }
-            st.chunks = {}
-            st.start = st.next
-        end
-    end
-    if data then
-        if seq <= st.next then
-            take(seq, data, at)
-        elseif seq - st.next < 0x40000000 then
-            local old = st.early[seq]
-            if not old or #old.data < #data then
-                st.early[seq] = { data = data, frame = at.frame, ts = at.ts, fin = at.fin }
-            end
-        end
-    end
-    local progress = true
-    while progress do
-        progress = false
-        local lo
-        for s, seg in pairs(st.early) do -- segments that arrived early and now fit
-            if s <= st.next then
-                st.early[s] = nil
-                take(s, seg.data, seg)
-                progress = true
-            elseif not lo or s < lo then
-                lo = s
-            end
-        end
-        if not progress and lo and st.acked and st.acked - st.next > 0 and st.acked - st.next < 0x40000000 then
-            local to = math.min(lo, st.acked)
-            local notes = gap_notes[at.frame] or {}
-            gap_notes[at.frame] = notes
-            notes[#notes + 1] = string.format("%d bytes of this direction (sequence numbers %d to %d) are not in "
-                .. "the capture though the receiver acknowledged them: the line around them is skipped",
-                to - st.next, st.next, to - 1)
-            st.next, st.start, st.chunks = to, nil, {}
-            progress = true
-        end
+    local lines, gaps = logic.feed(st, seq, data, at)
+    if #gaps > 0 then
+        local notes = gap_notes[at.frame] or {}
+        gap_notes[at.frame] = notes
+        for _, g in ipairs(gaps) do notes[#notes + 1] = g end
     end
     return lines
 end
 
 -- Makes records of completed lines and matches them; each goes to its line's frame (l.frame).
 local function emit(st, lines)
-    local c = conv_of(st.conv)
+    local c = logic.conv_of(convs, st.conv)
     for _, l in ipairs(lines) do
-        local r = { kind = st.is_req and 1 or 2, frame = l.frame, ts = l.ts, data = l.data, tag = parse_tag(l.data),
-                    text = summary(l.data) }
+        local r = { kind = st.is_req and 1 or 2, frame = l.frame, ts = l.ts, data = l.data,
+                    tag = logic.parse_tag(l.data), text = summary(l.data) }
         -- pos: the line's byte offset in its direction's stream, the same on both sides of the connection
         r.abs, r.pos, r.len, r.bytes = l.pos, l.pos - st.origin, #l.data, l.data
-        match_tcp(c, r)
+        logic.match_tcp(c, r)
         records[l.frame] = records[l.frame] or {}
         table.insert(records[l.frame], r)
     end
@@ -445,8 +256,8 @@ local function dissect_tcp(tvb, pinfo, tree)
         -- With relative numbers (tcp.seq differs from tcp.seq_raw) the data starts at 1, even when the first
         -- segment this interface saw came later (reordered); with absolute numbers, at the first one seen.
         local first = (seg_start ~= field_value(fe_seq_raw, seg_start)) and 1 or seg_start
-        local st = stream_state(table.concat({ iface, stream, pinfo.src_port }, "|"), first, iface, stream, sport,
-                                is_req)
+        local st = logic.stream_state(streams, table.concat({ iface, stream, pinfo.src_port }, "|"), first,
+                                      table.concat({ "tcp", iface, stream, sport }, "|"), is_req)
         local at = { frame = pinfo.number, ts = pinfo.abs_ts, fin = field_value(fe_fin, false) }
         local lines = feed(st, seg_start, tvb:raw(0, len), at)
         for _, l in ipairs(lines) do l.frame, l.ts = at.frame, at.ts end -- complete here, even if its end came early

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from lab import proc
+from lab import proc, socktable
 from wcrun.bytesdiff import diff_offset, first_diff, upper
 from wcrun.env import exit_text
 from wcrun.plugin import need
@@ -364,26 +364,6 @@ LEAVE = {
 }
 
 
-def _server_sockets(env, port):
-    """[(client port, TCP state, unread bytes)] of the server namespace's connections on the server's port,
-    other than the listener (lab only: the server's view, from its /proc/net/tcp{,6})."""
-    def read():
-        out = []
-        for table in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/thread-self/net/{table}") as f:
-                    next(f)
-                    for line in f:
-                        fields = line.split()
-                        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] != "0A":
-                            out.append((int(fields[2].rsplit(":", 1)[1], 16), fields[3],
-                                        int(fields[4].split(":")[1], 16)))
-            except FileNotFoundError:
-                pass
-        return out
-    return proc.in_netns(env.topo.server.ns, read)
-
-
 def _unsent(s):
     return struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]
 
@@ -394,7 +374,8 @@ def _half_close_while_server_writes(env, s, port):
     delivered at once, it puts the server's socket in CLOSE_WAIT, where an RST makes its next write() EPIPE,
     which raises SIGPIPE unless the server ignores it (or writes with MSG_NOSIGNAL)."""
     cport = s.getsockname()[1]
-    mine = (lambda: [x for x in _server_sockets(env, port) if x[0] == cport]) if env.lab else None
+    mine = (lambda: [x for x in socktable.connections(port, env.topo.server.ns) if x.remote_port == cport]) \
+        if env.lab else None
     chunk = b"y" * 1023 + b"\n"
     for _ in range(512):            # 4 MB at most: a server that reads everything without ever writing
         s.sendall(chunk * 8)
@@ -405,17 +386,18 @@ def _half_close_while_server_writes(env, s, port):
         if mine is None:
             continue
         try:
-            proc.poll_until(lambda: mine() and mine()[0][2] == 0, timeout=0.3, what="the server reading")
+            proc.poll_until(lambda: mine() and mine()[0].rx_queue == 0, timeout=0.3, what="the server reading")
         except proc.NotReady:
             break                   # it left our lines unread: blocked writing
     s.shutdown(socket.SHUT_WR)
     if mine is None:
         return ""
     try:
-        proc.poll_until(lambda: mine() and mine()[0][1] == "08", timeout=3, what="CLOSE_WAIT")
+        proc.poll_until(lambda: mine() and mine()[0].state == socktable.CLOSE_WAIT, timeout=3, what="CLOSE_WAIT")
     except proc.NotReady:           # the FIN queued behind unacknowledged lines: a plain reset then
         return " (the server's socket never reached CLOSE_WAIT)"
-    return f" (the RST came with the server's socket in CLOSE_WAIT, {mine()[0][2] - 1} bytes of lines unread)"  # - its FIN
+    unread = mine()[0].rx_queue - 1         # the FIN counts one
+    return f" (the RST came with the server's socket in CLOSE_WAIT, {unread} bytes of lines unread)"
 
 
 @pytest.mark.clause("T6.1")
@@ -448,7 +430,9 @@ def test_server_outlives_clients_that_leave_early(env, sut, judge, how):
     if env.lab:
         # Until the server has dealt with the departure (or 3 s: a server that never closes sockets).
         try:
-            proc.poll_until(lambda: not _server_sockets(env, port), timeout=3, what="the server closing it")
+            done = (socktable.LISTEN, socktable.TIME_WAIT)      # TIME_WAIT: closed, by the server first
+            proc.poll_until(lambda: not socktable.connections(port, env.topo.server.ns, done), timeout=3,
+                            what="the server closing it")
         except proc.NotReady:
             pass
     got, err = served(env, port, b"still there?\n")

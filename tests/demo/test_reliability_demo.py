@@ -5,6 +5,7 @@ The native tests read two small golden runs in tests/data/reliability/ (100 mess
 reordering and 5% duplication, collected inside User-Mode Linux); the `netem` test collects a reduced matrix
 live. These tests live outside tests/conformance so that scripts/conformance does not run them as scenarios.
 """
+import html
 import json
 import pathlib
 import shutil
@@ -116,7 +117,7 @@ def test_report_json_and_html_reference_only_files_that_exist(analysed):
     out, rel = analysed
     assert [p["name"] for p in rel["plots"]] == ["delivered", "completion", "in_order", "timeseq"]
     rep = {"sut": {}, "clauses": [], "scenarios": [], "conforms": True, "reliability": rel}
-    report.write_all(rep, out, (out / "reliability.html").read_text())
+    report.write_all(rep, out, (out / "reliability.html").read_text(), (out / "reliability.md").read_text())
     back = json.loads((out / "report.json").read_text())["reliability"]
     assert {c["cell"] for c in back["cells"]} == set(CELLS)
     for c in back["cells"]:
@@ -130,6 +131,26 @@ def test_report_json_and_html_reference_only_files_that_exist(analysed):
     refs = demo_report.local_refs(page)
     assert all(p["file"] in refs for p in back["plots"]), "a plot is not on the page"
     assert all(c["capture"] in refs for c in back["cells"]), "a capture is not linked from the page"
+    # report.md says what report.html says: the plots, their captures, the extreme runs, the table
+    md = (out / "report.md").read_text()
+    assert all(f"]({p['file']})" in md for p in back["plots"]), "a plot is missing from report.md"
+    assert all(f"| {c['cell']} |" in md and f"]({c['capture']})" in md for c in back["cells"])
+    for x in demo_report.extremes(rel):
+        assert f"- {x}" in md and html.escape(x) in page, x
+
+
+def test_extreme_runs_are_named_and_explained_from_their_captures(analysed):
+    _, rel = analysed
+    tcp, udp = _cell(rel, CELLS[0]), _cell(rel, CELLS[1])
+    slow, least, unordered = demo_report.extremes(rel)
+    assert slow.startswith(f"The slowest TCP run, loss 10 %, reordering 25 %, duplication 5 %, took "
+                           f"{tcp['completion_s']:.1f} s"), slow
+    n = tcp["tcp"]["lost_data_segments"]
+    assert n and f"{n} data segment" in slow and tcp["capture"] in slow, slow
+    led = udp["ledger"]
+    assert (f"answered {udp['delivered_pct']:.1f} % of its 100 messages: the router lost {led['c2s']['lost']} "
+            f"requests and {led['s2c']['lost']} replies") in least, least
+    assert f"{udp['udp']['reordered']} answers came after the answer to a later message" in unordered
 
 
 def test_report_renders_in_headless_chromium(analysed):
@@ -142,6 +163,12 @@ def test_report_renders_in_headless_chromium(analysed):
     assert len(r["images"]) == 4, r
     assert all(w and w > 100 for _, w in r["images"]), f"plots that did not load: {r['images']}"
     assert png.stat().st_size > 10000 and demo_report.png_not_blank(png)
+    # the whole page, not its first screen: the shot is as tall as the page (below Chromium's limit)
+    from PIL import Image
+    with Image.open(png) as img:
+        assert img.size == (1280, r["height"]), (img.size, r["height"])
+    assert 2000 < r["height"] < demo_report.MAX_SHOT_PX, r["height"]
+    assert r["width"] == 1280, f"the page is {r['width']} pixels wide: a table does not fit a 1,280-pixel window"
 
 
 def test_matrix_and_flags():

@@ -39,7 +39,9 @@ def test_installed_layout(prefix):
                 "bin/sniffer", "share/wirecheck/python/pytest.ini", "share/wirecheck/python/conftest.py",
                 "share/wirecheck/python/conformance/PROTOCOL.md", "share/wirecheck/python/conformance/conftest.py",
                 "share/wirecheck/python/lab/uml.py", "share/wirecheck/python/lab/uml-init",
-                "share/wirecheck/python/wcrun/installed.json", "share/wirecheck/python/interop/test_interop.py"):
+                "share/wirecheck/python/wcrun/installed.json", "share/wirecheck/python/interop/test_interop.py",
+                "share/wirecheck/wireshark/plugins/wcupper.lua", "share/wirecheck/wireshark/plugins/wcupper_logic.lua",
+                "bin/wirecheck-wireshark-setup"):
         assert (prefix / rel).exists(), f"{rel} not installed under {prefix}"
     assert os.access(prefix / "bin/wirecheck", os.X_OK) and os.access(py / "lab/uml-init", os.X_OK)
     assert not list(py.glob("lab/test_*.py")), "the lab's own tests are not installed"
@@ -80,3 +82,29 @@ def test_installed_conformance_runs_from_another_directory(prefix, tmp_path):
     assert list(reports[0].parent.glob("*.pcapng")), "the run wrote no capture"
     assert not (ROOT / "tests" / "captures").exists()
     shutil.rmtree(cwd / "captures")
+
+
+def test_installed_dissector_set_up_and_removed(prefix, tmp_path):
+    """wirecheck-wireshark-setup links both of the dissector's files into the personal plugins folder, where tshark
+    loads them (wcupper.lua finds wcupper_logic.lua beside it), and --remove takes both away."""
+    if not shutil.which("tshark"):
+        pytest.skip("no tshark")
+    env = {k: v for k, v in clean_env().items() if k not in ("WIRESHARK_CONFIG_DIR", "XDG_CONFIG_HOME")}
+    env["HOME"] = str(tmp_path)
+    plugins = tmp_path / ".local/lib/wireshark/plugins"
+    files = ("wcupper.lua", "wcupper_logic.lua")
+    setup = str(prefix / "bin/wirecheck-wireshark-setup")
+    r = subprocess.run([setup], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"wirecheck-wireshark-setup exited {r.returncode}: {r.stderr}"
+    for f in files:
+        want = prefix / "share/wirecheck/wireshark/plugins" / f
+        assert (plugins / f).resolve() == want, f"{plugins / f} should link to {want}:\n{r.stdout}"
+    r = subprocess.run(["tshark", "-r", str(ROOT / "tests/data/wireshark/udp-pad.pcapng"), "-2", "-R", "frame",
+                        "-Y", "wcupper.reply.length", "-T", "fields", "-e", "frame.number"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Lua" not in r.stderr, f"tshark exited {r.returncode}: {r.stderr}"
+    assert r.stdout.split() == ["2", "4", "6", "8"], f"expected the 4 padded replies, got {r.stdout.split()}"
+    r = subprocess.run([setup, "--remove"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"wirecheck-wireshark-setup --remove exited {r.returncode}: {r.stderr}"
+    left = [f for f in files if os.path.lexists(plugins / f)]
+    assert not left, f"--remove left {left} in {plugins}"

@@ -83,7 +83,7 @@ def decode(data, linktype):
     else:
         return None
     info = {"family": family, "src": str(src), "dst": str(dst), "proto": proto, "ip_id": ip_id, "l4": l4,
-            "len": len(ip)}
+            "len": len(ip), "frag": frag}
     if proto in (TCP, UDP) and not frag:
         if proto == UDP and len(l4) >= 8 and struct.unpack_from("!H", l4, 6)[0] == 0 and family == 4:
             pass  # UDP over IPv4 without checksum

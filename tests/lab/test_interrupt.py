@@ -4,6 +4,7 @@ The subject is tests/lab/blocking_scenario.py: a pytest run with a topology, a u
 with packets in it, that waits until it is signalled. It runs in its own session, as under a terminal, and
 gets the signal on its whole process group, as a terminal's Ctrl-C or a CI job's cancel sends it.
 """
+import contextlib
 import json
 import os
 import pathlib
@@ -40,6 +41,12 @@ def alive(pid):
     return not reap._gone(pid)
 
 
+def _as_from_a_terminal():
+    """A shell gives a foreground job SIGINT at its default; a job started with `&` by a non-interactive shell
+    (nohup ./scripts/test &, say) inherits it ignored, and a run that ignores Ctrl-C is not what is tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Subject:
     """blocking_scenario.py under pytest (natively or through uml.py run), in its own session."""
 
@@ -56,7 +63,8 @@ class Subject:
         self.log = tmp_path / "subject.log"
         with open(self.log, "wb") as out:
             self.p = subprocess.Popen(argv, cwd=CHECKOUT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+                                      stderr=subprocess.STDOUT, start_new_session=True,
+                                      preexec_fn=_as_from_a_terminal)
         self.mark = reap.owner_id(self.p.pid)
         self.state = None
 
@@ -87,7 +95,8 @@ class Subject:
                 self.p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-            os.killpg(self.p.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.p.pid, signal.SIGKILL)
             raise AssertionError(f"{signal.Signals(sig).name}: still running after 30 s\n{group}\n{self.output()}")
         return rc, time.monotonic() - t0
 

@@ -181,7 +181,9 @@ def test_loss_duplication_reordering_within_bounds(scenario, client, server, net
 def test_blackout_mid_run_loses_exactly_what_netem_dropped(scenario, client, server, netem, bins):
     start_udp_server(bins, server)
     netem.set(C2S, delay_ms=1)
-    n = 600  # 3 s at 200/s: long enough for the router to be changed mid-run, even inside UML
+    # 8 s at 200/s: long enough for the router to be changed mid-run even inside UML on a loaded host, where
+    # reading the qdisc's counters took so long once that a 3-s run had ended before the blackout
+    n = 1600
     cl = client.spawn([bins["udp-client"], "--seq", "-q", "-n", str(n), "--rate", "200", "-w", "16", "-t", "0.2",
                        server.addr4, str(UDP_PORT)], name="udp-client")
     proc.poll_until(lambda: netem.stats(C2S).get("packets", 0) >= 100, 20, what="100 datagrams through the router")

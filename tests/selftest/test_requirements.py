@@ -14,6 +14,13 @@ def test_protocol_md_is_rendered_from_the_requirements():
     assert clauses.render(text) == text, "run: scripts/conformance requirements --write"
 
 
+def test_the_requirements_subcommand_lists_and_checks():
+    r = subprocess.run([str(ROOT / "scripts/conformance"), "requirements"], capture_output=True, text=True)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == len(clauses.requirements()), r.stderr
+    r = subprocess.run([str(ROOT / "scripts/conformance"), "requirements", "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_every_requirement_has_a_scenario_and_every_scenario_known_requirements(tmp_path):
     lst = tmp_path / "list.json"
     r = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests/conformance"), "--collect-only", "-q",

@@ -18,7 +18,9 @@ Command templates take {host} and {port} and run inside the server's (or client'
 Without any, the reference programs are tested. Parts not given are reported "n/a".
 
 Other subcommands: `scripts/conformance diff A.json B.json` (clauses newly failing, newly passing, newly
-flaky), `scripts/conformance verify REPORT.json` (the captures a report cites are those it was made from).
+flaky), `scripts/conformance verify REPORT.json` (the captures a report cites are those it was made from),
+`scripts/conformance requirements [--write|--check]` (list the requirements; render PROTOCOL.md's lists from
+requirements.toml, or check that they agree).
 """
 import argparse
 import json
@@ -232,6 +234,8 @@ def main(argv):
         return diff_main(argv[1:])
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
+    if argv[:1] == ["requirements"]:
+        return clause_db.main(argv[1:])
     if argv[:1] == ["merge"]:
         from wcrun import matrix
         return matrix.merge_main(argv[1:])
@@ -341,11 +345,12 @@ def write_report(rep, out, with_demo=True):
     """report.json/.md/.html, with the reliability section when this run made one, and a screenshot of
     report.html from headless Chromium when it is installed."""
     from wcrun import demo_report
-    rel, extra = out / "reliability.json", out / "reliability.html"
+    rel, extra, extra_md = out / "reliability.json", out / "reliability.html", out / "reliability.md"
     with_demo = with_demo and rel.exists()
     if with_demo:
         rep["reliability"] = json.loads(rel.read_text())
-    report.write_all(rep, out, extra.read_text() if with_demo and extra.exists() else "")
+    report.write_all(rep, out, extra.read_text() if with_demo and extra.exists() else "",
+                     extra_md.read_text() if with_demo and extra_md.exists() else "")
     if with_demo and demo_report.chromium():
         try:
             r = demo_report.render(out / "report.html", out / "report.png")

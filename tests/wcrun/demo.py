@@ -32,7 +32,7 @@ import threading
 import time
 
 
-from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, uml
+from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, socktable, uml
 from wcrun import paths
 
 PY = "/usr/bin/python3"
@@ -70,34 +70,8 @@ def tcp_lines(n):
 
 # collect (needs netem) ---------------------------------------------------------------------------------------
 def kernel_counters(ns):
-    """nstat's names (TcpRetransSegs, TcpExtTCPTimeouts, ...) read from /proc inside network namespace ns."""
-    def read():
-        out = {}
-        for f in ("snmp", "netstat"):
-            with open(f"/proc/thread-self/net/{f}") as fh:
-                lines = fh.read().splitlines()
-            for head, vals in zip(lines[::2], lines[1::2]):
-                prefix, names = head.split(":", 1)
-                for k, v in zip(names.split(), vals.split(":", 1)[1].split()):
-                    out[prefix + k] = int(v)
-        return {k: out.get(k, 0) for k in KERNEL_KEYS}
-    return proc.in_netns(ns, read)
-
-
-def tcp_busy(ns, port):
-    """Sockets of ns on `port` that are neither listening nor in TIME_WAIT (a close still under way)."""
-    def read():
-        n = 0
-        for table in ("tcp", "tcp6"):
-            with open(f"/proc/thread-self/net/{table}") as fh:
-                next(fh)
-                for line in fh:
-                    f = line.split()
-                    ports = {int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)}
-                    if port in ports and f[3] not in ("0A", "06"):
-                        n += 1
-        return n
-    return proc.in_netns(ns, read)
+    c = socktable.counters(ns)
+    return {k: c.get(k, 0) for k in KERNEL_KEYS}
 
 
 class Worker:
@@ -177,7 +151,9 @@ class Worker:
         r = t.client.exec(argv, timeout=TCP_TIMEOUT_S + 30, check=False, input=b"".join(lines))
         took = time.monotonic() - t0
         # the close handshake belongs to the capture: wait until neither end has the connection open
-        proc.poll_until(lambda: not tcp_busy(t.client.ns, PORTS["tcp"]) and not tcp_busy(t.server.ns, PORTS["tcp"]),
+        done = (socktable.LISTEN, socktable.TIME_WAIT)
+        proc.poll_until(lambda: not any(socktable.connections(PORTS["tcp"], ns, done)
+                                        for ns in (t.client.ns, t.server.ns)),
                         timeout=20, what="the TCP connection closed at both ends")
         got = r.stdout.splitlines(keepends=True)
         want = [x.upper() for x in lines]
@@ -487,6 +463,28 @@ def add_packet_comments(path, notes):
     os.replace(tmp, path)
 
 
+def tcp_story(led, pkts):
+    """What made a TCP run slow, for the report's words on its extreme runs: SYNs (and SYN-ACKs) lost, the
+    segments lost more than once (seq counted from the sender's SYN, as the labels count), and the longest
+    silences on the wire (the retransmission timer backing off)."""
+    syn_lost, lost, isn = 0, {}, {}
+    for d in (netem.C2S, netem.S2C):
+        for e in led.entries[d]:
+            if e["proto"] != lab_ledger.TCP:
+                continue
+            if "S" in e.get("flags", ""):
+                isn.setdefault(d, e["seq"])
+                syn_lost += e["fate"] == "lost"
+            elif e["fate"] == "lost" and e.get("payload") and d in isn:
+                key = (d, (e["seq"] - isn[d]) & 0xFFFFFFFF)
+                lost[key] = lost.get(key, 0) + 1
+    ts = sorted(t for _, _, t, _, _ in pkts)
+    gaps = sorted(((b - a) / 1e9, (a - ts[0]) / 1e9) for a, b in zip(ts, ts[1:]) if b - a >= 3e8)[-3:]
+    return {"syn_lost": syn_lost,
+            "lost_repeatedly": [{"dir": d, "seq": q, "times": n} for (d, q), n in sorted(lost.items()) if n > 1],
+            "silences_s": [{"at_s": round(at, 2), "s": round(g, 2)} for g, at in sorted(gaps, key=lambda x: x[1])]}
+
+
 def analyze_cell(run, pcap, annotate=True):
     """The figures of one cell from its run record and its capture (see the report's 'reliability' section)."""
     n, proto = run["n"], run["proto"]
@@ -510,7 +508,7 @@ def analyze_cell(run, pcap, annotate=True):
                       "timeouts_kernel": sum(kc[s]["TcpExtTCPTimeouts"] for s in kc),
                       "lost_data_segments": sum(1 for d in (netem.C2S, netem.S2C) for e in led.entries[d]
                                                 if e["fate"] == "lost" and e.get("payload")),
-                      "kernel_counters": kc}
+                      "kernel_counters": kc, "story": tcp_story(led, pkts)}
     else:
         w = udp_wire(pkts)
         answered = {e["tag"] for e in led.entries[netem.S2C] if e["fate"] == "delivered" and "tag" in e}
@@ -555,6 +553,7 @@ def analyze(out, collect_meta=None):
     rel["timings_s"]["analyze"] = round(time.monotonic() - t0, 1)
     (out / "reliability.json").write_text(json.dumps(rel, indent=1) + "\n")
     (out / "reliability.html").write_text(demo_report.html_section(rel, out))
+    (out / "reliability.md").write_text(demo_report.markdown_section(rel))
     return rel
 
 

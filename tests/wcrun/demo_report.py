@@ -25,15 +25,19 @@ def _plt():
     return plt
 
 
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]     # one per reordering/duplication variant
+
+
 def _against_loss(ax, rel, combos, key):
-    """One line per protocol and reordering/duplication combination; the first combination drawn bold."""
+    """One line per protocol (colour) and reordering/duplication variant (line style and marker, named in the
+    legend); the first variant drawn bold."""
     for proto, color in (("tcp", TCP_C), ("udp", UDP_C)):
-        for r, d in combos:
+        for k, (r, d) in enumerate(combos):
             cs = sorted(_cells(rel, proto=proto, reorder=r, duplicate=d), key=lambda c: c["loss"])
-            main = (r, d) == combos[0]
-            ax.plot([c["loss"] for c in cs], [c[key] for c in cs], color=color, marker="o",
-                    lw=2 if main else 0.8, alpha=1 if main else 0.5,
-                    label=proto.upper() + ("" if main else f" (reorder {r}%, dup {d}%)"))
+            ls, marker = STYLES[k % len(STYLES)]
+            ax.plot([c["loss"] for c in cs], [c[key] for c in cs], color=color, ls=ls, marker=marker,
+                    lw=2 if k == 0 else 1, alpha=1 if k == 0 else 0.75,
+                    label=f"{proto.upper()}, reorder {r}%, dup {d}%")
 
 
 def plots(rel, out):
@@ -183,6 +187,57 @@ def timeseq(plt, pcap, cell):
     return fig
 
 
+def _variant(c):
+    return f"loss {c['loss']} %, reordering {c['reorder']} %, duplication {c['duplicate']} %"
+
+
+def _times(n):
+    return {2: "twice", 3: "three times"}.get(n, f"{n} times")
+
+
+def extremes(rel):
+    """Sentences on the extreme runs, each explained from its capture and ledger: the slowest TCP run (lost
+    SYNs, segments lost again after their retransmission, the silences of the backing-off timer), the UDP run
+    that delivered least and the one with most answers out of order."""
+    out = []
+    tcp = [c for c in rel["cells"] if c["proto"] == "tcp"]
+    udp = [c for c in rel["cells"] if c["proto"] == "udp"]
+    if tcp:
+        c = max(tcp, key=lambda x: x["completion_s"])
+        st, why = c["tcp"].get("story") or {}, []
+        if st.get("syn_lost"):
+            why.append(f"{st['syn_lost']} SYN{'s' if st['syn_lost'] > 1 else ''} lost")
+        for x in st.get("lost_repeatedly", [])[:3]:
+            side = "request" if x["dir"] == "c2s" else "reply"
+            why.append(f"{side} segment seq={x['seq']} lost {_times(x['times'])}")
+        n_lost = c["tcp"]["lost_data_segments"]
+        if not why and n_lost:
+            why.append(f"{n_lost} data segment{'s' if n_lost > 1 else ''} lost, each sent again")
+        if st.get("silences_s"):
+            why.append(" and ".join(f"{x['s']:.1f} s" for x in st["silences_s"])
+                       + " without a packet on the wire (the retransmission timer backing off)")
+        fast = min(tcp, key=lambda x: x["completion_s"])
+        least = min(x["delivered_pct"] for x in tcp)
+        out.append(f"The slowest TCP run, {_variant(c)}, took {c['completion_s']:.1f} s"
+                   + (": " + "; ".join(why) if why else "") + f" (capture {c['capture']})"
+                   + (f"; the fastest, {_variant(fast)}, took {fast['completion_s']:.1f} s" if fast is not c else "")
+                   + (". Every TCP run answered all its messages." if least == 100 else
+                      f". The TCP runs answered at least {least:.1f} % of their messages."))
+    if udp:
+        c = min(udp, key=lambda x: x["delivered_pct"])
+        led = c.get("ledger", {})
+        req, rep = led.get("c2s", {}).get("lost", 0), led.get("s2c", {}).get("lost", 0)
+        out.append(f"The UDP run that delivered least, {_variant(c)}, answered {c['delivered_pct']:.1f} % of its "
+                   f"{c['n']} messages: the router lost {req} requests and {rep} replies, and nothing sent them "
+                   f"again (capture {c['capture']}).")
+        c = min(udp, key=lambda x: x["in_order_pct"])
+        if c["in_order_pct"] < 100:
+            out.append(f"The UDP run with the most answers out of order, {_variant(c)}: {c['udp']['reordered']} "
+                       f"answers came after the answer to a later message, so only {c['in_order_pct']:.1f} % were "
+                       f"answered in order (capture {c['capture']}).")
+    return out
+
+
 def html_section(rel, out):
     """The section appended to report.html (captures/reliability.html); every path relative to out."""
     e = html.escape
@@ -194,29 +249,19 @@ def html_section(rel, out):
 <p class="small">Captures behind this plot (open in Wireshark): {caps}</p></div></div>""")
     rows = []
     for c in rel["cells"]:
-        lat = c["latency_ms"]
-        if c["proto"] == "tcp":
-            t = c["tcp"]
-            extra = (f"retransmissions: {t['retrans_capture_total']} in the capture, "
-                     f"{t['retrans_kernel_total']} by the kernels' TcpRetransSegs")
-        else:
-            u = c["udp"]
-            extra = f"lost: {u['client_lost']} by the client, {u['ledger_lost']} by the ledger"
+        lat, extra = c["latency_ms"], _extra(c)
         rows.append(f"<tr><td>{e(c['cell'])}</td><td>{c['delivered_pct']:.1f}</td><td>{c['in_order_pct']:.1f}</td>"
                     f"<td>{c['app_duplicates']}</td><td>{_f(lat['mean'])}</td><td>{_f(lat['p99'])}</td>"
                     f"<td>{c['completion_s']:.2f}</td><td class=\"small\">{e(extra)}</td>"
                     f'<td><a href="{e(c["capture"])}">pcapng</a></td></tr>')
-    tm = rel["timings_s"]
+    intro = re.sub(r"`([^`]+)`", r"<code>\1</code>", e(_intro(rel)))
     return f"""<h2 id="reliability">Reliability: TCP against UDP through a lossy network</h2>
 <style>.rel-fig{{display:flex;gap:1.5em;align-items:flex-start;margin:1em 0}}.rel-text{{max-width:560px}}</style>
-<p>The same {rel['n']} messages of {rel['size']} bytes, at most {rel['window']} awaiting an answer, went over TCP
-(<code>tcp-client</code>, pipelined) and over UDP (<code>udp-client --seq</code>, {rel['udp_timeout_s']} s per
-answer, no retries) through netem on the lab's router: {rel['delay_ms']} ms delay each way, and every combination of
-loss, reordering and duplication, applied in both directions. TCP's minimum retransmission timeout was lowered to
-{rel['rto_min_ms']} ms on the endpoints' routes. Kernel: {e(rel['kernel']['mode'])} {e(rel['kernel']['release'])};
-collected in {tm.get('collect')} s with {tm.get('jobs')} topologies at once. Latency is measured on the wire at the
+<p>{intro} Latency is measured on the wire at the
 client: from a message's last byte leaving to its answer becoming readable there.</p>
 {"".join(figs)}
+<h3>The extreme runs</h3>
+{"".join(f"<p>{e(x)}</p>" for x in extremes(rel))}
 <h3>Every run</h3>
 <table><tr><th>cell</th><th>delivered %</th><th>in order %</th><th>duplicates seen by the application</th>
 <th>mean latency ms</th><th>p99 latency ms</th><th>completion s</th><th>retransmissions / losses</th>
@@ -225,6 +270,45 @@ client: from a message's last byte leaving to its answer becoming readable there
 <script>window.addEventListener("load",function(){{document.querySelectorAll("img").forEach(function(i){{
 i.setAttribute("data-natural-width",i.naturalWidth)}})}})</script>
 """
+
+
+def _intro(rel):
+    tm = rel["timings_s"]
+    return (f"The same {rel['n']} messages of {rel['size']} bytes, at most {rel['window']} awaiting an answer, went "
+            f"over TCP (`tcp-client`, pipelined) and over UDP (`udp-client --seq`, {rel['udp_timeout_s']} s per "
+            f"answer, no retries) through netem on the lab's router: {rel['delay_ms']} ms delay each way, and every "
+            "combination of loss, reordering and duplication, applied in both directions. TCP's minimum "
+            f"retransmission timeout was lowered to {rel['rto_min_ms']} ms. Kernel: {rel['kernel']['mode']} "
+            f"{rel['kernel']['release']}"
+            + (f"; collected in {tm['collect']} s with {tm.get('jobs')} topologies at once." if tm.get("collect")
+               else "."))
+
+
+def _extra(c):
+    if c["proto"] == "tcp":
+        t = c["tcp"]
+        return (f"retransmissions: {t['retrans_capture_total']} in the capture, {t['retrans_kernel_total']} by the "
+                "kernels' TcpRetransSegs")
+    u = c["udp"]
+    return f"lost: {u['client_lost']} by the client, {u['ledger_lost']} by the ledger"
+
+
+def markdown_section(rel):
+    """The reliability section of report.md: what report.html shows, in Markdown (plots as images)."""
+    md = ["", "## Reliability: TCP against UDP through a lossy network", "", _intro(rel), ""]
+    for p in rel["plots"]:
+        caps = ", ".join(f"[{pathlib.Path(c).name}]({c})" for c in p["captures"])
+        md += [f"### {p['title']}", "", f"![{p['title']}]({p['file']})", "", p["text"], "",
+               f"Captures behind this plot (open in Wireshark): {caps}", ""]
+    md += ["### The extreme runs", ""] + [f"- {x}" for x in extremes(rel)] + ["", "### Every run", "",
+           "| cell | delivered % | in order % | duplicates seen by the application | mean latency ms | p99 latency ms "
+           "| completion s | retransmissions / losses | capture |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in rel["cells"]:
+        lat = c["latency_ms"]
+        md.append(f"| {c['cell']} | {c['delivered_pct']:.1f} | {c['in_order_pct']:.1f} | {c['app_duplicates']} | "
+                  f"{_f(lat['mean'])} | {_f(lat['p99'])} | {c['completion_s']:.2f} | {_extra(c)} | "
+                  f"[pcapng]({c['capture']}) |")
+    return "\n".join(md) + "\n"
 
 
 def _f(v):
@@ -245,6 +329,7 @@ def table(rel):
         lines.append(f"{c['cell']:<26}{c['delivered_pct']:>7.1f}{c['in_order_pct']:>7.1f}{c['app_duplicates']:>5}"
                      f"{_f(lat['mean']):>9}{_f(lat['p99']):>8}{c['completion_s']:>8.2f}  {x}")
     tm = rel["timings_s"]
+    lines += [""] + extremes(rel) + [""]
     lines.append(f"{len(rel['cells'])} runs of {rel['n']} messages; collect {tm.get('collect')} s "
                  f"({rel['kernel']['mode']}, {tm.get('jobs')} at once), analyse {tm.get('analyze')} s"
                  + (f", total {tm['total']} s" if tm.get("total") else ""))
@@ -255,9 +340,14 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+MAX_SHOT_PX = 16000     # Chromium's headless window is not drawn beyond 16,384 pixels
+
+
 def render(html_path, png_path, timeout=120):
-    """Screenshots html_path in headless Chromium into png_path and dumps its DOM after load; returns
-    {"images": [(src, natural width)], "screenshot": png_path}. Raises when Chromium is missing or fails."""
+    """Screenshots the whole of html_path in headless Chromium into png_path: its DOM is dumped after load
+    first, for the page's height (data-page-height, set by the report's script) and each image's natural width,
+    then the window is made that tall. Returns {"images": [(src, natural width)], "screenshot": png_path,
+    "height": px, "width": the page's width in a 1,280-pixel window}. Raises when Chromium is missing or fails."""
     exe = chromium()
     if not exe:
         raise FileNotFoundError("chromium is not installed (scripts/bootstrap installs it)")
@@ -266,15 +356,21 @@ def render(html_path, png_path, timeout=120):
     with tempfile.TemporaryDirectory(prefix="wc-chromium-") as profile:
         base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                f"--user-data-dir={profile}", "--window-size=1280,4000"]
-        r = subprocess.run(base + [f"--screenshot={pathlib.Path(png_path).resolve()}", url],
+                f"--user-data-dir={profile}"]
+        r = subprocess.run(base + ["--window-size=1280,1000", "--dump-dom", url], capture_output=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"chromium --dump-dom exited {r.returncode}: {r.stderr.decode()[-1000:]}")
+        dom = r.stdout.decode(errors="replace")
+        h = re.search(r'data-page-height="(\d+)"', dom)
+        w = re.search(r'data-page-width="(\d+)"', dom)
+        out["height"] = min(int(h.group(1)) if h else 4000, MAX_SHOT_PX)
+        out["width"] = int(w.group(1)) if w else None      # wider than the 1,280-pixel window: it scrolls
+        r = subprocess.run(base + [f"--window-size=1280,{out['height']}",
+                                   f"--screenshot={pathlib.Path(png_path).resolve()}", url],
                            capture_output=True, timeout=timeout)
         if r.returncode != 0 or not pathlib.Path(png_path).exists():
             raise RuntimeError(f"chromium --screenshot exited {r.returncode}: {r.stderr.decode()[-1000:]}")
-        r = subprocess.run(base + ["--dump-dom", url], capture_output=True, timeout=timeout)
-        if r.returncode != 0:
-            raise RuntimeError(f"chromium --dump-dom exited {r.returncode}: {r.stderr.decode()[-1000:]}")
-    dom = r.stdout.decode(errors="replace")
     imgs = []
     for tag in re.findall(r"<img\b[^>]*>", dom):
         src = re.search(r'src="([^"]*)"', tag)

@@ -10,27 +10,11 @@ import signal
 import socket
 import subprocess
 
-from lab import proc
+from lab import proc, socktable
 from lab.ledger import ImpairmentMismatch
 from wcrun.verdict import EnvError, NotApplicable
 
 PORTS = {"tcp": 6789, "udp": 9876}
-
-
-def tcp_listening(port, tables=("tcp", "tcp6")):
-    """True when a socket of this thread's network namespace listens on TCP `port` (in /proc/net/`tables`:
-    "tcp6" holds the IPv6 and dual-stack listeners, "tcp" the IPv4-only ones)."""
-    for table in tables:
-        try:
-            with open(f"/proc/thread-self/net/{table}") as f:
-                next(f)
-                for line in f:
-                    local, state = line.split()[1], line.split()[3]
-                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                        return True
-        except FileNotFoundError:
-            continue
-    return False
 
 
 def exit_text(rc):
@@ -46,19 +30,6 @@ def exit_text(rc):
 
 
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.$]+(?:Error|Exception|Exit)\b|Exception in thread|panic:|fatal|Segmentation)")
-
-
-def udp_bound(port, tables=("udp", "udp6")):
-    """True when a socket of this thread's network namespace is bound to UDP `port`."""
-    for table in tables:
-        try:
-            with open(f"/proc/thread-self/net/{table}") as f:
-                next(f)
-                if any(int(line.split()[1].rsplit(":", 1)[1], 16) == port for line in f):
-                    return True
-        except FileNotFoundError:
-            continue
-    return False
 
 
 def stderr_tail(p, lines=3, width=300):
@@ -239,14 +210,12 @@ class LabEnv(Env):
         if kind == "tcp":
             # Listening, read from the namespace's socket table: a probe connection could itself be what
             # breaks a faulty server (the seed's TCPServer dies on a client that closes without a line).
-            proc.poll_until(lambda: self._check_alive(p) and proc.in_netns(self.topo.server.ns,
-                                                                          lambda: tcp_listening(port)),
+            proc.poll_until(lambda: self._check_alive(p) and socktable.tcp_listening(port, ns=self.topo.server.ns),
                             timeout=20, what=f"{cmd}: listening on TCP port {port}")
         else:
             # Bound, read from the namespace's socket table: a server that answers from a wrong port, late or not
             # at all is ready, and fails the clause about that in its scenario rather than here.
-            proc.poll_until(lambda: self._check_alive(p) and proc.in_netns(self.topo.server.ns,
-                                                                          lambda: udp_bound(port)),
+            proc.poll_until(lambda: self._check_alive(p) and socktable.udp_bound(port, ns=self.topo.server.ns),
                             timeout=20, what=f"{cmd}: bound to UDP port {port}")
 
     def _require_ipv6(self, kind, port):
@@ -256,9 +225,9 @@ class LabEnv(Env):
         why = (f"n/a: the server does not listen on IPv6 ([{host}]:{port}), only on IPv4; PROTOCOL.md requires "
                "no IPv6 (declare it with --ipv4-only)")
         if kind == "tcp":
-            if not proc.in_netns(self.topo.server.ns, lambda: tcp_listening(port, ("tcp6",))):
+            if not socktable.tcp_listening(port, ("tcp6",), self.topo.server.ns):
                 raise NotApplicable(why)
-        elif not proc.in_netns(self.topo.server.ns, lambda: udp_bound(port, ("udp6",))):
+        elif not socktable.udp_bound(port, ("udp6",), self.topo.server.ns):
             raise NotApplicable(why)
 
     @staticmethod
@@ -285,15 +254,11 @@ class LabEnv(Env):
 
     def udp_delivered(self):
         """Datagrams the server namespace's UDP layer delivered to sockets (Udp InDatagrams, /proc/net/snmp)."""
-        def read():
-            with open("/proc/thread-self/net/snmp") as f:
-                rows = [line.split() for line in f if line.startswith("Udp:")]
-            return int(rows[1][rows[0].index("InDatagrams")])
-        return proc.in_netns(self.topo.server.ns, read)
+        return socktable.counters(self.topo.server.ns)["UdpInDatagrams"]
 
     def listening(self, kind):
         """True while a socket of the server namespace listens on the kind's TCP port."""
-        return proc.in_netns(self.topo.server.ns, lambda: tcp_listening(PORTS[kind]))
+        return socktable.tcp_listening(PORTS[kind], ns=self.topo.server.ns)
 
     def server_memory(self, kind):
         """The server process's resident memory in bytes, {"rss", "peak"} (VmRSS, VmHWM), or None when it is
@@ -389,7 +354,7 @@ class LoopbackEnv(Env):
             if self.sut.ipv4_only:
                 raise NotApplicable("n/a: declared IPv4-only (--ipv4-only); PROTOCOL.md requires no IPv6")
             if kind == "tcp":
-                ok = tcp_listening(port, ("tcp6",))
+                ok = socktable.tcp_listening(port, ("tcp6",))
             else:
                 try:
                     proc.wait_udp_answering("::1", port, self.servers[kind], timeout=2)
@@ -412,7 +377,7 @@ class LoopbackEnv(Env):
                 raise proc.NotReady(f"the server under test {exit_text(p.p.returncode)} before it was ready; "
                                     f"its stderr ends: {stderr_tail(p) or '(empty)'}")
             if kind == "tcp":
-                return tcp_listening(port)
+                return socktable.tcp_listening(port)
             with udp_socket(4) as s:
                 s.sendto(b"wirecheck readiness probe", ("127.0.0.1", port))
                 try:

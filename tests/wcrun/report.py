@@ -150,11 +150,13 @@ def _rel(path, base):
     return os.path.relpath(path, base) if path else None
 
 
-def write_all(report, outdir, extra_html=""):
+def write_all(report, outdir, extra_html="", extra_md=""):
+    """report.json, report.md and report.html; extra_html and extra_md: the same section (the reliability
+    demonstration's) in each of the two pages."""
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "report.json").write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
-    (outdir / "report.md").write_text(markdown(report, outdir))
+    (outdir / "report.md").write_text(markdown(report, outdir) + extra_md)
     (outdir / "report.html").write_text(to_html(report, outdir, extra_html))
     # The report links the specification beside it, wherever --out points.
     shutil.copyfile(PROTOCOL, outdir / "PROTOCOL.md")
@@ -219,13 +221,16 @@ def run_lines(report):
     if not r:
         return []
     uml = " (the netem scenarios inside User-Mode Linux)" if r.get("uml") else ""
+    tshark = (r.get("tshark") or "no tshark").rstrip(".")
     out = [f"Run {r['started']} to {r['finished']} ({r['duration_s']} s), wirecheck {r.get('describe') or '?'} "
-           f"(commit {(r.get('commit') or '?')[:12]}), kernel {r['host_kernel']}{uml}, {r.get('tshark') or 'no tshark'}."]
+           f"(commit {(r.get('commit') or '?')[:12]}), kernel {r['host_kernel']}{uml}, {tshark}."]
     if r.get("interrupted"):
         out.append(f"INTERRUPTED by {r['interrupted']}: the scenarios that did not finish are \"not run\".")
     elif not r.get("complete"):
-        out.append(f"Partial run ({json.dumps(r.get('selection'))}): clauses whose scenarios were not selected are "
-                   "\"not run\".")
+        sel = r.get("selection") or {}
+        how = ", ".join(f"--{k.replace('_', '-')}" if v is True else f"-{k} {v}" if len(k) == 1 else
+                        f"--{k.replace('_', '-')} {v}" for k, v in sel.items() if v not in (None, False))
+        out.append(f"Partial run ({how or 'a selection'}): clauses whose scenarios were not selected are \"not run\".")
     if r.get("repeat", 1) > 1:
         out.append(f"Every scenario ran {r['repeat']} times; a clause whose runs disagree is flaky.")
     out.append(f"The SHA-256 of each of the {len(r.get('captures_sha256', {}))} captures cited is in report.json "
@@ -267,7 +272,7 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1240px}
 table{border-collapse:collapse;width:100%;table-layout:fixed}td,th{border:1px solid #ccc;padding:4px 8px;
 vertical-align:top;overflow-wrap:anywhere}th{background:#f4f4f4}.pass{background:#d8f5d8}.fail,.flaky,.error
 {background:#f8d0d0}.skip,.inconclusive{background:#f3f3c8}.na,.notrun{background:#e8e8e8}code{font-size:90%}
-.small{font-size:85%;color:#444}col.id{width:4em}col.lv{width:5.5em}col.ti{width:13em}col.vd{width:8em}
+.small{font-size:85%;color:#444}col.id{width:5em}col.lv{width:5.5em}col.ti{width:13em}col.vd{width:9.5em}
 col.cap{width:14em}"""
 
 
@@ -310,5 +315,8 @@ to see the packets behind a verdict (packet comments explain each one).</p>
 {"".join(rows)}</table>
 {cov}
 {extra_html}
+<script>window.addEventListener("load",function(){{var d=document.documentElement;
+document.body.setAttribute("data-page-height",d.scrollHeight);document.body.setAttribute("data-page-width",
+d.scrollWidth)}})</script>
 </body></html>
 """

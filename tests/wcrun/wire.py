@@ -1,6 +1,7 @@
 """What the wire shows: the scenario's two-sided capture read back as flows, handshakes, closes and
 retransmissions, each packet named by its Wireshark frame number so that evidence can point at it."""
 import dataclasses
+import struct
 
 from lab import ledger, pcapfile
 
@@ -121,6 +122,10 @@ class Wire:
         self.packets = []
         for n, p in enumerate(f.packets, 1):
             d = ledger.decode(p.data, f.interfaces[p.iface].linktype)
+            if d and d["proto"] == UDP and d["frag"] and not d["frag"] & 0x1FFF and len(d["l4"]) >= 8:
+                # the first fragment of a large datagram: its UDP header says where the whole datagram goes
+                sport, dport, ulen = struct.unpack_from("!HHH", d["l4"])
+                d.update(sport=sport, dport=dport, payload=ulen - 8)
             if not d or d["proto"] not in (TCP, UDP) or "sport" not in d:
                 continue
             self.packets.append(Pkt(frame=n, side=SIDES[p.iface] if p.iface < 2 else str(p.iface),
