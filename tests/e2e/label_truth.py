@@ -10,7 +10,7 @@ The sniffer's class is read from its label (retransmission, out-of-order / reord
 duplicate), tshark's from tcp.analysis.{retransmission,fast_retransmission,spurious_retransmission} (R) and
 tcp.analysis.out_of_order (O) on the one-side files (tshark has no class for a network duplicate).
 
-    python3 tests/e2e/label_truth.py SNIFFER CAPTURE.pcapng...     # prints the confusion tables
+    PYTHONPATH=tests python3 tests/e2e/label_truth.py SNIFFER CAPTURE.pcapng...     # prints the confusion tables
 """
 import collections
 import hashlib
@@ -20,9 +20,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from lab import ledger as lab_ledger  # noqa: E402
-from lab import pcapfile  # noqa: E402
+from lab import ledger as lab_ledger
+from lab import pcapfile
 
 CLASSES = "RDON"
 
