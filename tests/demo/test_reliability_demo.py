@@ -99,6 +99,8 @@ def test_packet_comments_explain_losses_and_duplicates(analysed, cell):
     assert lost == c["ledger"]["c2s"]["lost"] + c["ledger"]["s2c"]["lost"]
     assert dups == c["ledger"]["c2s"]["duplicates"] + c["ledger"]["s2c"]["duplicates"]
     assert any("rto_min" in x for x in f.comments), f.comments
+    # the section comment written with the notes, in the same pass: the client's command and its time
+    assert any(x.startswith("command (client): ") for x in f.comments), f.comments
     if c["proto"] == "tcp":
         assert sum(1 for p in f.packets for x in p.comments if x.startswith("retransmission")) > 0
         # A LOST note names the exact label of the resend to look for, and that label is in the file.

@@ -17,10 +17,9 @@ import signal
 import subprocess
 import time
 
-from . import interrupt, proc, uml
+from . import interrupt, pcapfile, proc, uml
 from .ledger import Ledger
 from .netem import EGRESS
-from .pcapfile import rewrite_section_comments
 
 CHECKOUT = pathlib.Path(__file__).resolve().parent.parent.parent
 CAPTURES = pathlib.Path(os.environ.get("WIRECHECK_CAPTURES", CHECKOUT / "captures"))
@@ -232,7 +231,7 @@ class Scenario:
             final = self.comments(final=True)
             for side, path in ((None, self.pcapng), *self.sides.items()):
                 if path.exists():
-                    rewrite_section_comments(path, final + [file_comment(self.pcapng, side)])
+                    pcapfile.annotate(path, section=final + [file_comment(self.pcapng, side)])
         except Exception as e:
             errors.append(f"capture: {e}")
         led = None

@@ -1,4 +1,4 @@
-"""A small, defensive pcap and pcapng reader (and a pcapng section-comment rewriter) in pure Python.
+"""A small, defensive pcap and pcapng reader (and the one writer of comments into a pcapng) in pure Python.
 
 Parses bytes, not files, so tests can feed it directly. Every read goes through a bounds-checked cursor, and
 every error names the broken invariant and the offset. Handles both byte orders, several sections, the
@@ -223,30 +223,62 @@ def _parse_pcapng(buf):
     return CaptureFile("pcapng", interfaces, packets, comments, shb_opts)
 
 
-def rewrite_section_comments(path, comments):
-    """Replaces the opt_comment options of the first section header of the pcapng at `path` with `comments`
-    (without a trailing newline, which tshark shows as a literal \\n), keeping its other options and the rest of
-    the file byte for byte. The file is replaced atomically. Raises FormatError when it is not pcapng.
+def _opt(e, code, v):
+    return struct.pack(e + "HH", code, len(v)) + v + b"\0" * ((-len(v)) % 4)
+
+
+def _block(e, btype, body):
+    return struct.pack(e + "II", btype, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
+
+
+def _comment(text):
+    return text.rstrip("\n").encode()   # tshark shows a trailing newline as a literal \n
+
+
+def annotate(path, section=None, packets=None):
+    """The one writer of comments into a pcapng that the sniffer wrote: `section` (a list) replaces the
+    opt_comment options of the first section header, keeping its other options; `packets` maps a packet's index
+    in the file to comments added to its enhanced packet block. Everything else stays byte for byte, comments lose
+    a trailing newline, and the file is replaced atomically, in one pass. Raises FormatError when it is not pcapng.
     """
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < 28 or struct.unpack_from("<I", buf)[0] != SHB:
         raise FormatError(f"{path}: not a pcapng file (no section header block at offset 0)")
-    e = "<" if struct.unpack_from("<I", buf, 8)[0] == BOM else ">"
-    blen = struct.unpack_from(e + "I", buf, 4)[0]
-    if blen % 4 or blen < 28 or blen > len(buf):
-        raise FormatError(f"{path}: section header length {blen} is invalid")
-    cur = _Cursor(buf, 8, blen - 4, e)
-    fixed = cur.take(16, "section header")
-    kept = [(c, v) for c, v in _options(cur, "section header") if c != OPT_COMMENT]
-    opts = b""
-    for code, v in [(OPT_COMMENT, c.rstrip("\n").encode()) for c in comments] + kept:
-        opts += struct.pack(e + "HH", code, len(v)) + v + b"\0" * ((-len(v)) % 4)
-    opts += struct.pack(e + "HH", OPT_END, 0)
-    body = fixed + opts
-    new_len = 12 + len(body)
-    block = struct.pack(e + "II", SHB, new_len) + body + struct.pack(e + "I", new_len)
+    packets = packets or {}
+    out, pos, k, e, sections = [], 0, -1, "<", 0
+    while pos < len(buf):
+        if len(buf) - pos < 12:
+            raise FormatError(f"{path}: {len(buf) - pos} trailing bytes at offset {pos}, a block needs 12")
+        if struct.unpack_from("<I", buf, pos)[0] == SHB:
+            e = "<" if struct.unpack_from("<I", buf, pos + 8)[0] == BOM else ">"
+        btype, blen = struct.unpack_from(e + "II", buf, pos)
+        if blen < 12 or blen % 4 or pos + blen > len(buf):
+            raise FormatError(f"{path}: block at offset {pos} has total length {blen}")
+        block = buf[pos:pos + blen]
+        if btype == SHB:
+            sections += 1
+            if section is not None and sections == 1:
+                if blen < 28:
+                    raise FormatError(f"{path}: section header length {blen} is invalid")
+                cur = _Cursor(buf, pos + 8, pos + blen - 4, e)
+                fixed = cur.take(16, "section header")
+                kept = [(c, v) for c, v in _options(cur, "section header") if c != OPT_COMMENT]
+                opts = [(OPT_COMMENT, _comment(c)) for c in section] + kept
+                block = _block(e, SHB, fixed + b"".join(_opt(e, c, v) for c, v in opts) + _opt(e, OPT_END, b""))
+        elif btype in (EPB, SPB, PB_OBSOLETE):
+            k += 1
+            if btype == EPB and k in packets:
+                cur = _Cursor(buf, pos + 8, pos + blen - 4, e)
+                caplen = cur.unpack("IIIII", f"enhanced packet block at offset {pos}")[3]
+                cur.take(caplen + (-caplen) % 4, f"enhanced packet block at offset {pos}")
+                fixed = buf[pos + 8:cur.pos]
+                opts = [(c, v) for c, v in _options(cur, f"enhanced packet block at offset {pos}")]
+                opts += [(OPT_COMMENT, _comment(c)) for c in packets[k]]
+                block = _block(e, EPB, fixed + b"".join(_opt(e, c, v) for c, v in opts) + _opt(e, OPT_END, b""))
+        out.append(block)
+        pos += blen
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
-        f.write(block + buf[blen:])
+        f.write(b"".join(out))
     os.replace(tmp, path)

@@ -52,9 +52,10 @@ def test_pcapng_reader_and_comment_rewrite(tmp_path):
     assert (p.ts_ns, p.data, p.direction) == (1_000_000_007, b"\x01\x02\x03", "out")
     path = tmp_path / "x.pcapng"
     path.write_bytes(_pcapng())
-    pcapfile.rewrite_section_comments(path, ["scenario: a", "kernel: b"])
+    pcapfile.annotate(path, section=["scenario: a", "kernel: b\n"], packets={0: ["a note\n"]})
     g = pcapfile.read(path)
     assert g.comments == ["scenario: a", "kernel: b"] and g.packets[0].data == p.data
+    assert (g.packets[0].comments, g.packets[0].flags, g.interfaces[0].name) == (["a note"], 2, "eth0")
     broken = bytearray(_pcapng())
     broken[-4] ^= 1  # the last block's trailer length
     with pytest.raises(pcapfile.FormatError, match="header .* and trailer .* don't match"):

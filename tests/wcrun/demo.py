@@ -19,13 +19,11 @@ import argparse
 import concurrent.futures
 import itertools
 import json
-import os
 import pathlib
 import queue
 import shlex
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import threading
@@ -138,7 +136,8 @@ class Worker:
         rec["kernel_counters"] = {s: {k: k1[s][k] - k0[s][k] for k in KERNEL_KEYS} for s in k0}
         rec["tc"] = {d: _tc_delta(tc0.get(d), self.imp.stats().get(d)) for d in (netem.C2S, netem.S2C)}
         rec["argv"], rec["completion_s"] = argv, round(took, 4)
-        pcapfile.rewrite_section_comments(pcap, self.comments(cell, argv, took))
+        # Written into the capture with the packets' notes, in one pass, when it is analysed (natively).
+        rec["section_comments"] = self.comments(cell, argv, took)
         (self.outdir / f"{cell['cell']}.run.json").write_text(json.dumps(rec, indent=1) + "\n")
         return rec
 
@@ -424,45 +423,6 @@ def network_notes(led, pkts, proto):
     return notes
 
 
-def add_packet_comments(path, notes):
-    """Adds opt_comment options to the enhanced packet blocks of the pcapng at `path`: notes maps the packet's
-    index in the file to its extra comments. Everything else stays byte for byte; replaced atomically."""
-    with open(path, "rb") as f:
-        buf = f.read()
-    out, pos, k, e = [], 0, -1, "<"
-    while pos < len(buf):
-        btype = struct.unpack_from("<I", buf, pos)[0]
-        if btype == pcapfile.SHB:
-            e = "<" if struct.unpack_from("<I", buf, pos + 8)[0] == pcapfile.BOM else ">"
-        btype, blen = struct.unpack_from(e + "II", buf, pos)
-        if blen < 12 or blen % 4 or pos + blen > len(buf):
-            raise pcapfile.FormatError(f"{path}: block at offset {pos} has total length {blen}")
-        block = buf[pos:pos + blen]
-        if btype in (pcapfile.EPB, pcapfile.SPB, pcapfile.PB_OBSOLETE):
-            k += 1
-        if btype == pcapfile.EPB and k in notes:
-            caplen = struct.unpack_from(e + "I", block, 20)[0]
-            opt_at = 28 + caplen + (-caplen) % 4
-            opts, q = [], opt_at
-            while q + 4 <= blen - 4:
-                code, ln = struct.unpack_from(e + "HH", block, q)
-                if code == pcapfile.OPT_END:
-                    break
-                opts.append(block[q:q + 4 + ln + (-ln) % 4])
-                q += 4 + ln + (-ln) % 4
-            for text in notes[k]:
-                v = text.rstrip("\n").encode()   # tshark shows a trailing newline as a literal \n
-                opts.append(struct.pack(e + "HH", pcapfile.OPT_COMMENT, len(v)) + v + b"\0" * ((-len(v)) % 4))
-            body = block[8:opt_at] + b"".join(opts) + struct.pack(e + "HH", pcapfile.OPT_END, 0)
-            block = struct.pack(e + "II", btype, 12 + len(body)) + body + struct.pack(e + "I", 12 + len(body))
-        out.append(block)
-        pos += blen
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(b"".join(out))
-    os.replace(tmp, path)
-
-
 def tcp_story(led, pkts):
     """What made a TCP run slow, for the report's words on its extreme runs: SYNs (and SYN-ACKs) lost, the
     segments lost more than once (seq counted from the sender's SYN, as the labels count), and the longest
@@ -526,7 +486,7 @@ def analyze_cell(run, pcap, annotate=True):
     fig["latency_ms"] = w["latency_ms"]
     fig["wire_s"] = w["wire_s"]
     if annotate and not any(c.startswith(("LOST:", "DUPLICATE:")) for p in pkts for c in p[4]):
-        add_packet_comments(pcap, network_notes(led, pkts, proto))
+        pcapfile.annotate(pcap, section=run.get("section_comments"), packets=network_notes(led, pkts, proto))
     return fig
 
 
