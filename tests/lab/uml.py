@@ -33,7 +33,12 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 CHECKOUT = HERE.parent.parent
-sys.path.insert(0, str(HERE.parent))
+
+if __name__ == "__main__" and not __package__:
+    # Run by its path (tests/lab/uml.py): become the module lab.uml, with tests/ on the import path, in this
+    # same process (the PID that the caller signals and that names the run's files).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(HERE.parent), os.environ.get("PYTHONPATH"))))
+    os.execv(sys.executable, [sys.executable, "-m", "lab.uml", *sys.argv[1:]])
 
 from lab import netem, netns, proc, reap  # noqa: E402
 
