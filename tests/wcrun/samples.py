@@ -20,28 +20,45 @@ BINS = {n: str(BIN / n) for n in ("tcp-server", "tcp-client", "udp-server", "udp
 OUT = ROOT / "captures" / "samples"
 
 
-def scenario(name, note, impair, traffic):
+def record(outdir, name, note, servers, traffic, impair=None):
+    """One capture made with the lab: `servers` [(argv, name, ready(node, port, proc), port)] start in the server
+    namespace, `impair(im)` sets netem, `traffic(topo)` runs the clients while the sniffer captures. The two-sided
+    file and one file per side (see lab.capture) end up as <outdir>/<name>{,.client,.server}.pcapng; the
+    scenario's record and logs, which are for tests, go."""
     with netns.Topology() as topo:
         im = netem.Impairments(topo)
-        impair(im)
-        sc = capture.Scenario(f"samples/{name}", topo, im, BINS, outdir=OUT)
+        if impair:
+            impair(im)
+        sc = capture.Scenario(f"{outdir.name}/{name}", topo, im, BINS, outdir=outdir)
         sc.note(note)
-        tcp = topo.server.spawn([BINS["tcp-server"], "-p", "6789"], name="tcp-server")
-        udp = topo.server.spawn([BINS["udp-server"], "-p", "9876"], name="udp-server")
-        topo.server.wait_tcp(6789, tcp)
-        topo.server.wait_udp(9876, udp)
+        for argv, pname, ready, port in servers:
+            ready(topo.server, port, topo.server.spawn(argv, name=pname))
         sc.start_capture()
         traffic(topo)
         sc.finish("passed")
-        # The sample is the capture; the record and logs are for tests.
         for extra in (sc.json, sc.logdir):
             if extra.is_dir():
                 shutil.rmtree(extra, ignore_errors=True)
             else:
                 extra.unlink(missing_ok=True)
-        final = OUT / f"{name}.pcapng"
-        sc.pcapng.rename(final)
-        print(f"wrote {final.relative_to(ROOT)}")
+        final = outdir / f"{name}.pcapng"
+        for src, dst in ((sc.pcapng, final), *((sc.sides[k], capture.side_paths(final)[k]) for k in sc.sides)):
+            if src.exists():
+                src.rename(dst)
+                print(f"wrote {dst.relative_to(ROOT)}")
+
+
+def tcp_ready(node, port, p):
+    node.wait_tcp(port, p)
+
+
+def udp_ready(node, port, p):
+    node.wait_udp(port, p)
+
+
+def scenario(name, note, impair, traffic):
+    record(OUT, name, note, [([BINS["tcp-server"], "-p", "6789"], "tcp-server", tcp_ready, 6789),
+                             ([BINS["udp-server"], "-p", "9876"], "udp-server", udp_ready, 9876)], traffic, impair)
 
 
 def tcp_session(topo):
