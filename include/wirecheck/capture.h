@@ -63,6 +63,9 @@ struct wc_sniff_iface {
     const char *name;            /* as given to -i; offline: the file's if_name (or the file's name) */
     const char *description;     /* --describe, or the file's if_description; NULL: none */
     uint64_t packets;            /* written */
+    uint64_t restamped;          /* stamped older than the one before them, given that one's time (see
+                                    wc_sniff_packet): the interface's order kept */
+    uint64_t restamped_max_ns;   /* by how much at most */
     int has_stats;               /* live, with the kernel's counters below */
     unsigned recv, drop, ifdrop;
 };

@@ -31,7 +31,6 @@ struct wc_sniff *wc_sniff_new(const struct wc_sniff_config *cfg)
     s->sfd = -1;
     s->in = cfg->read_file ? &wc_sniff_source_offline : &wc_sniff_source_live;
     s->order.live = !cfg->read_file;
-    s->order.jitter_ns = WC_SNIFF_ORDER_JITTER_MS * 1000000ull;
     s->order.window_ns = WC_SNIFF_ORDER_WINDOW_OFFLINE_MS * 1000000ull;
     if (cfg->write_file || cfg->nsplit)
         s->out = cfg->format == WC_FORMAT_PCAP ? &wc_sniff_output_pcap : &wc_sniff_output_pcapng;
@@ -98,7 +97,7 @@ int wc_sniff_loop(struct wc_sniff *s)
     if (s->order.late)
         wc_sniff_warn(s, "%" PRIu64 " packets came after later ones had been written (more than %" PRIu64 " ms "
                       "behind): the output is not in strict time order there", s->order.late,
-                      (s->order.live ? s->order.jitter_ns : s->order.window_ns) / 1000000u);
+                      s->order.live ? (uint64_t)WC_SNIFF_BLOCK_TIMEOUT_MS : s->order.window_ns / 1000000u);
     return 0;
 }
 

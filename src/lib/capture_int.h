@@ -31,6 +31,7 @@ struct source {
     int has_mac;                  /* direction comes from comparing source MACs */
     uint32_t ifid;                /* the output's interface id */
     uint64_t start_ns;
+    uint64_t last_ts;             /* the time given to its last packet */
     struct bpf_program prog;      /* offline -f, compiled for this interface's link type */
     int has_prog;
     /* What the output's interface block says about it. */
@@ -109,7 +110,6 @@ struct wc_sniff_order {
     size_t free_bytes;
     size_t bytes;                 /* held */
     int live;
-    uint64_t jitter_ns;           /* live: how far behind its interface's newest a packet may still come */
     uint64_t floor_ns;            /* live: every packet stamped before this has been read */
     uint64_t window_ns;           /* offline */
     uint64_t newest;              /* offline: the newest timestamp pushed */
@@ -119,12 +119,6 @@ struct wc_sniff_order {
     uint64_t late;                /* written behind one already written: out of time order */
 };
 
-/* Live, an interface's packets come in the order it stamped them, give or take this: outbound packets are
- * stamped as they are read, inbound ones earlier, when queued, so under load an inbound one is read after
- * later outbound ones (up to 10 ms seen inside User-Mode Linux, 0.06 ms natively). The stage doubles what
- * it sees, up to WC_SNIFF_ORDER_JITTER_MAX_MS. */
-#define WC_SNIFF_ORDER_JITTER_MS 50
-#define WC_SNIFF_ORDER_JITTER_MAX_MS (3 * WC_SNIFF_BLOCK_TIMEOUT_MS)
 /* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */
 #define WC_SNIFF_ORDER_WINDOW_OFFLINE_MS 500
 /* Blocks leave in runs: the blocks of one interface that lie side by side, up to this many bytes, in one call

@@ -1,11 +1,13 @@
 /* capture_order.c - the reorder stage between the per-packet path and the output: blocks are written in
  * timestamp order. Live, the interfaces are read one after the other, each in blocks the kernel hands over up
- * to WC_SNIFF_BLOCK_TIMEOUT_MS late, and even one interface stamps its outbound packets out of order with its
- * inbound ones; so each packet, labelled and encoded on arrival, waits as its output block in one sorted
- * queue per interface until no packet still to come can be older, then leaves oldest first.
+ * to WC_SNIFF_BLOCK_TIMEOUT_MS late; one interface's packets come in its own order, their times made to
+ * follow it on arrival (capture_packet.c). So each packet, labelled and encoded on arrival, waits as its
+ * output block in one queue per interface until no packet still to come can be older, then leaves oldest
+ * first.
  * Only the encoded blocks wait, one after the other in large chunks: decoding packets as they left (cold in
- * cache) tripled the sniffer's live CPU per packet. Live, they wait only as long as they must (the jitter
- * behind the newest of each interface, not a fixed 300 ms): every MiB held is written and read cold. They
+ * cache) tripled the sniffer's live CPU per packet. Live, they wait only as long as they must (until each
+ * interface still capturing has shown a newer one or has been read since, not a fixed 300 ms): every MiB
+ * held is written and read cold. They
  * leave in runs, each a single write of blocks that lie side by side. */
 #include "capture_int.h"
 
@@ -107,9 +109,8 @@ static int before(const struct wc_sniff_order_slot *a, const struct wc_sniff_ord
     return a->ts < b->ts || (a->ts == b->ts && (int32_t)(a->arrival - b->arrival) < 0);
 }
 
-/* Each interface's packets come nearly in order: a queue per interface, sorted by insertion from its tail
- * (a few steps back at most), and the oldest of the queues' heads leaves first. The order key lives in the
- * ring, so sorting never touches a block. */
+/* Each interface's packets come in time order: a queue per interface, and the oldest of the queues' heads
+ * leaves first. The order key lives in the ring, so merging never touches a block. */
 static struct wc_sniff_order_slot *at(struct wc_sniff_order_queue *q, size_t i)
 {
     return &q->ring[(q->head + i) & (q->cap - 1)];
@@ -133,15 +134,11 @@ static int queue_grow(struct wc_sniff_order_queue *q)
     return 0;
 }
 
-/* Inserts x and returns its place (0: the head). */
-static size_t queue_insert(struct wc_sniff_order_queue *q, const struct wc_sniff_order_slot *x)
+/* Appends x, never older than the blocks before it (capture_packet.c), and returns its place (0: the head). */
+static size_t queue_push(struct wc_sniff_order_queue *q, const struct wc_sniff_order_slot *x)
 {
     size_t i = q->n++;
 
-    while (i > 0 && before(x, at(q, i - 1))) {
-        *at(q, i) = *at(q, i - 1);
-        i--;
-    }
     *at(q, i) = *x;
     return i;
 }
@@ -198,9 +195,9 @@ void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon)
 }
 
 /* What no packet still to come can precede. Offline: the window behind the newest. Live: the kernel hands an
- * interface's packets over in blocks, in the order it stamped them give or take jitter_ns, and a block at the
- * latest WC_SNIFF_BLOCK_TIMEOUT_MS after it opened; so of an interface still capturing, nothing older than its
- * newest less the jitter is still to come, nor (quiet ones) older than floor_ns. */
+ * interface's packets over in blocks, in its order (which their times follow), and a block at the latest
+ * WC_SNIFF_BLOCK_TIMEOUT_MS after it opened; so of an interface still capturing, nothing older than its newest
+ * is still to come, nor (quiet ones) older than floor_ns. */
 static uint64_t horizon(const struct wc_sniff *s)
 {
     const struct wc_sniff_order *o = &s->order;
@@ -209,7 +206,7 @@ static uint64_t horizon(const struct wc_sniff *s)
     if (!o->live)
         return o->newest > o->window_ns ? o->newest - o->window_ns : 0;
     for (size_t k = 0; k < s->nsrc; k++) {
-        uint64_t newest = o->q[k].newest, lo = newest > o->jitter_ns ? newest - o->jitter_ns : 0;
+        uint64_t lo = o->q[k].newest;
 
         if (s->src[k].fd < 0)
             continue;   /* gone: nothing more comes from it */
@@ -224,7 +221,7 @@ static uint64_t horizon(const struct wc_sniff *s)
 void wc_sniff_order_drained(struct wc_sniff *s, uint64_t since_ns)
 {
     struct wc_sniff_order *o = &s->order;
-    uint64_t back = WC_SNIFF_BLOCK_TIMEOUT_MS * 1000000ull + o->jitter_ns;
+    uint64_t back = WC_SNIFF_BLOCK_TIMEOUT_MS * 1000000ull;
 
     o->floor_ns = since_ns > back ? since_ns - back : 0;
     wc_sniff_order_release(s, horizon(s));
@@ -260,7 +257,7 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
     struct wc_sniff_order_queue *q = &o->q[src - s->src];
     /* 4-byte aligned, as pcapng blocks are: a block of an encoder's size lies right after the one before. */
     size_t room = (len + 3) & ~(size_t)3;
-    uint64_t slack = o->live ? o->jitter_ns : o->window_ns, h;
+    uint64_t slack = o->live ? 0 : o->window_ns, h;
     struct wc_sniff_order_slot x;
     struct wc_sniff_chunk *c;
 
@@ -283,10 +280,6 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
         o->newest = ts;
     if (ts > q->newest)
         q->newest = ts;
-    else if (o->live && q->newest - ts > o->jitter_ns / 2)
-        /* More out of order than we allowed for: twice what came, from now on. */
-        o->jitter_ns = q->newest - ts < WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull / 2 ?
-                       2 * (q->newest - ts) : WC_SNIFF_ORDER_JITTER_MAX_MS * 1000000ull;
     x.ts = ts;
     x.block = c->data + c->used;
     x.chunk = c;
@@ -294,7 +287,7 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
     x.arrival = o->arrivals++;   /* compared as a serial number: it may wrap */
     c->used += room;
     c->live++;
-    if (queue_insert(q, &x) == 0 && (!o->next || before(&x, at(o->next, 0))))
+    if (queue_push(q, &x) == 0 && (!o->next || before(&x, at(o->next, 0))))
         o->next = q;
     o->bytes += len;
     return c->data + c->used - room;

@@ -17,9 +17,29 @@ static unsigned direction(const struct source *src, const struct wc_packet *pkt)
     return memcmp(pkt->eth_src, src->mac, 6) == 0 ? WC_DIR_OUT : WC_DIR_IN;
 }
 
-void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *rec)
+/* One interface's packets keep the order the kernel handed them over in, which is the order its stack saw them
+ * in: the kernel stamps an inbound packet when it is queued (on either CPU), so under load one can carry a time
+ * older than packets handed over before it, sent before it too by their IP IDs; sorted by those times, tshark
+ * calls the earlier ones retransmissions. Such a packet takes the time of the one before it instead: the file
+ * stays in time order, and in the interface's order. */
+static struct rec in_order(struct source *src, const struct rec *rec)
+{
+    struct rec r = *rec;
+
+    if (r.ts < src->last_ts) {
+        src->pub.restamped++;
+        if (src->last_ts - r.ts > src->pub.restamped_max_ns)
+            src->pub.restamped_max_ns = src->last_ts - r.ts;
+        r.ts = src->last_ts;
+    }
+    src->last_ts = r.ts;
+    return r;
+}
+
+void wc_sniff_packet(struct wc_sniff *s, struct source *src, const struct rec *in)
 {
     char label[WC_LABEL_SIZE + 64];
+    struct rec r = in_order(src, in), *rec = &r;
     struct wc_packet pkt;
     uint32_t flags;
     int ok;

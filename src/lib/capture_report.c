@@ -42,10 +42,14 @@ void wc_sniff_report_text(const struct wc_sniff *s, FILE *out)
         const struct wc_sniff_iface *src = wc_sniff_iface(s, i);
 
         if (src->has_stats)
-            fprintf(out, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped\n", src->name,
+            fprintf(out, "sniffer: %s: %" PRIu64 " packets, %u received, %u dropped", src->name,
                     src->packets, src->recv, src->drop);
         else
-            fprintf(out, "sniffer: %s: %" PRIu64 " packets\n", src->name, src->packets);
+            fprintf(out, "sniffer: %s: %" PRIu64 " packets", src->name, src->packets);
+        if (src->restamped)
+            fprintf(out, ", %" PRIu64 " stamped before the packet ahead of them, given its time (up to %.3f ms)",
+                    src->restamped, (double)src->restamped_max_ns / 1e6);
+        fputc('\n', out);
     }
     fprintf(out, "sniffer: %zu flows, %" PRIu64 " malformed packets, %" PRIu64 " untracked\n", nf,
             wc_sniff_malformed(s), wc_flows_untracked(flows));

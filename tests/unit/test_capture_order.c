@@ -1,6 +1,7 @@
 /* test_capture_order.c - the sniffer writes in timestamp order: a file whose two interfaces interleave out of
- * order comes out of `sniffer -r IN -w OUT` sorted (equal times keep their order), each packet on its own
- * interface with its label; a packet later than the window is written anyway, counted and warned about; many
+ * order comes out of `sniffer -r IN -w OUT` merged by time (equal times keep their order), each packet on its
+ * own interface with its label, and each interface in its own order (a packet stamped before the one ahead of
+ * it takes that one's time); a packet later than the window is written anyway, counted and warned about; many
  * packets go through the stage's chunks in runs and come out in order. */
 #include "wirecheck/capture.h"
 #include "check.h"
@@ -39,6 +40,7 @@ struct in_pkt {
 };
 
 static char warned[512];
+static uint64_t restamped[2], restamped_max_ns[2];   /* of the last run, per interface */
 
 static void on_warn(void *arg, const char *msg)
 {
@@ -101,6 +103,10 @@ static size_t run(const char *dir, const struct in_pkt *pkts, size_t n, struct i
     CHECK((s = wc_sniff_new(&cfg)) != NULL);
     CHECK_EQ("activate", 0, wc_sniff_activate(s));
     CHECK_EQ("loop", 0, wc_sniff_loop(s));
+    for (size_t i = 0; i < 2; i++) {
+        restamped[i] = wc_sniff_iface(s, i)->restamped;
+        restamped_max_ns[i] = wc_sniff_iface(s, i)->restamped_max_ns;
+    }
     CHECK_EQ("finish", 0, wc_sniff_finish(s));
     wc_sniff_close(s);
     *late_warned = warned[0] ? strtoull(warned, NULL, 10) : 0;
@@ -128,12 +134,14 @@ static size_t run(const char *dir, const struct in_pkt *pkts, size_t n, struct i
 
 static void test_sorted(const char *dir)
 {
-    /* The client side read in one block, then the server side's older packets; a tie keeps its order. */
+    /* The client side read in one block, then the server side's older packets; a tie keeps its order. The
+     * client side's 8 and 9 come after 4 but are stamped before it: they stay after it, at its time. */
     static const struct in_pkt pkts[] = {
         {0, 1000, 1}, {0, 1010, 2}, {0, 1020, 3}, {0, 1040, 4}, {1, 1005, 5}, {1, 1015, 6},
         {1, 1020, 7}, {0, 1030, 8}, {0, 1025, 9}, {1, 1900, 10}, {0, 1100, 11},
     };
-    static const uint16_t want[] = {1, 5, 2, 6, 3, 7, 9, 8, 4, 11, 10};
+    static const uint16_t want[] = {1, 5, 2, 6, 3, 7, 4, 8, 9, 11, 10};
+    static const uint64_t want_ms[] = {1000, 1005, 1010, 1015, 1020, 1020, 1040, 1040, 1040, 1100, 1900};
     struct in_pkt got[16];
     uint64_t late;
     size_t n = run(dir, pkts, sizeof pkts / sizeof pkts[0], got, &late);
@@ -142,7 +150,11 @@ static void test_sorted(const char *dir)
     for (size_t i = 0; i < n; i++) {
         CHECK_EQ("order (source port)", want[i], got[i].sport);
         CHECK_EQ("its interface", pkts[want[i] - 1].ifid, got[i].ifid);
+        CHECK_EQ("its time", want_ms[i], got[i].ms);
     }
+    CHECK_EQ("client side: two restamped", 2, restamped[0]);
+    CHECK_EQ("by 15 ms at most", 15000000, restamped_max_ns[0]);
+    CHECK_EQ("server side: none", 0, restamped[1]);
     CHECK_EQ("no packet late", 0, late);
 }
 
