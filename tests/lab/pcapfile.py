@@ -8,11 +8,12 @@ import dataclasses
 import os
 import struct
 
-SHB, IDB, PB_OBSOLETE, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
+SHB, IDB, PB_OBSOLETE, SPB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 5, 6
 BOM = 0x1A2B3C4D
 OPT_END, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_FILTER = 2, 3, 9, 11
 EPB_FLAGS = 2
+ISB_IFDROP = 5
 MAX_BLOCK = 16 * 1024 * 1024
 
 
@@ -29,6 +30,7 @@ class Interface:
     filter: str = None
     tsresol: int = 6          # decimal exponent; negative for binary (2^-n)
     comments: list = dataclasses.field(default_factory=list)
+    drops: int = 0             # the interface statistics' isb_ifdrop: packets the capture itself lost
 
 
 @dataclasses.dataclass
@@ -209,6 +211,13 @@ def _parse_pcapng(buf):
                 elif code == OPT_COMMENT:
                     p.comments.append(_text(v))
             packets.append(p)
+        elif btype == ISB:
+            iid = cur.unpack("I", f"interface statistics block {n}")[0]
+            cur.take(8, f"interface statistics block {n} timestamp")
+            if iid < len(section_ifaces):
+                for code, v in _options(cur, f"interface statistics block {n}"):
+                    if code == ISB_IFDROP and len(v) == 8:
+                        interfaces[section_ifaces[iid]].drops = struct.unpack(e + "Q", v)[0]
         elif btype == SPB:
             if not section_ifaces:
                 raise FormatError(f"simple packet block {n} at offset {pos} before any interface description")

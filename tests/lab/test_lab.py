@@ -31,7 +31,7 @@ def udp_burst(bins, client, server, n, family=4, rate=2000, window=32, timeout=0
 
 
 # --- no root needed -------------------------------------------------------------------------------------
-def _pcapng(comments=("hello",), packets=((0, b"\x01\x02\x03"),)):
+def _pcapng(comments=("hello",), packets=((0, b"\x01\x02\x03"),), drops=None):
     def opt(code, v):
         return struct.pack("<HH", code, len(v)) + v + b"\0" * (-len(v) % 4)
 
@@ -42,7 +42,9 @@ def _pcapng(comments=("hello",), packets=((0, b"\x01\x02\x03"),)):
     idb = block(1, struct.pack("<HHI", 1, 0, 262144) + opt(2, b"eth0") + opt(9, b"\x09") + opt(0, b""))
     epbs = b"".join(block(6, struct.pack("<IIIII", i, 0, 1_000_000_007, len(d), len(d)) + d + b"\0" * (-len(d) % 4)
                           + opt(2, struct.pack("<I", 2)) + opt(0, b"")) for i, d in packets)
-    return shb + idb + epbs
+    isb = b"" if drops is None else block(5, struct.pack("<III", 0, 0, 0) + opt(5, struct.pack("<Q", drops))
+                                          + opt(0, b""))
+    return shb + idb + epbs + isb
 
 
 def test_pcapng_reader_and_comment_rewrite(tmp_path):
@@ -56,6 +58,8 @@ def test_pcapng_reader_and_comment_rewrite(tmp_path):
     g = pcapfile.read(path)
     assert g.comments == ["scenario: a", "kernel: b"] and g.packets[0].data == p.data
     assert (g.packets[0].comments, g.packets[0].flags, g.interfaces[0].name) == (["a note"], 2, "eth0")
+    # the interface statistics say how many packets the capture itself lost (none said: 0)
+    assert g.interfaces[0].drops == 0 and pcapfile.parse(_pcapng(drops=11087)).interfaces[0].drops == 11087
     broken = bytearray(_pcapng())
     broken[-4] ^= 1  # the last block's trailer length
     with pytest.raises(pcapfile.FormatError, match="header .* and trailer .* don't match"):
