@@ -1,0 +1,41 @@
+"""wcrun.capcheck, the last step of scripts/test: it passes the captures the project writes and fails a file out
+of time order, a file it cannot read, and a run that wrote nothing. (Its judge of Wireshark's flags is
+tests/e2e/test_analysis_per_side.py's, which shows it failing the two-sided files.)"""
+import os
+import pathlib
+import shutil
+
+from lab import capture
+from wcrun import capcheck
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests/data/reliability/tcp-loss10-reord25-dup05.pcapng"
+UNSORTED = ROOT / "tests/data/fuzz/pcapread/lab-two-sides.pcapng"   # written before the sniffer sorted
+
+
+def test_the_project_s_captures_pass(tmp_path, capsys):
+    for p in (GOLDEN, *capture.side_paths(GOLDEN).values()):
+        shutil.copy(p, tmp_path / p.name)
+    assert capcheck.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "3 captures, 0 out of time order; 2 one-side files" in out and "0 files with a problem" in out, out
+
+
+def test_a_file_out_of_time_order_fails(tmp_path, capsys):
+    shutil.copy(UNSORTED, tmp_path / "x.pcapng")
+    assert capcheck.main(["-q", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "x.pcapng: not in time order: frame " in out and "1 out of time order" in out, out
+
+
+def test_an_unreadable_file_fails(tmp_path, capsys):
+    (tmp_path / "cut.pcapng").write_bytes(GOLDEN.read_bytes()[:1000])
+    assert capcheck.main(["-q", str(tmp_path)]) == 1
+    assert "cut.pcapng: unreadable: " in capsys.readouterr().out
+
+
+def test_nothing_to_check_is_an_error(tmp_path, capsys):
+    shutil.copy(GOLDEN, tmp_path / "old.pcapng")
+    os.utime(tmp_path / "old.pcapng", (1000, 1000))
+    assert capcheck.main(["--since", "2000", str(tmp_path)]) == 2
+    assert "capcheck: no capture in " in capsys.readouterr().err
