@@ -27,7 +27,7 @@ def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("captures")
     (out / "reliability").mkdir()
     for c in CELLS:
-        for ext in (".pcapng", ".run.json"):
+        for ext in (".pcapng", ".client.pcapng", ".server.pcapng", ".run.json"):
             shutil.copy(GOLDEN / (c + ext), out / "reliability" / (c + ext))
     rel = demo.analyze(out, {"collect_s": 0, "jobs": 1})
     return out, rel
@@ -101,6 +101,13 @@ def test_packet_comments_explain_losses_and_duplicates(analysed, cell):
     assert any("rto_min" in x for x in f.comments), f.comments
     # the section comment written with the notes, in the same pass: the client's command and its time
     assert any(x.startswith("command (client): ") for x in f.comments), f.comments
+    # one file per side beside it, each with its own side's notes and a comment that says which side it holds
+    assert sorted(c["sides"]) == ["client", "server"], c.get("sides")
+    per_side = [pcapfile.read(out / c["sides"][k]) for k in ("client", "server")]
+    assert sum(len(g.packets) for g in per_side) == len(f.packets)
+    assert sum(1 for g in per_side for q in g.packets for x in q.comments if x.startswith("LOST:")) == lost
+    assert [g.comments[-1].split(" (")[0] for g in per_side] == ["this file: the client side only",
+                                                                "this file: the server side only"], per_side[0].comments
     if c["proto"] == "tcp":
         assert sum(1 for p in f.packets for x in p.comments if x.startswith("retransmission")) > 0
         # A LOST note names the exact label of the resend to look for, and that label is in the file.

@@ -3,7 +3,8 @@
 The same workload (N messages of 64 bytes, 32 of them awaiting answers at most) goes over TCP (tcp-client,
 pipelined) and over UDP (udp-client --seq) through the impairment matrix loss x reordering x duplication, with
 10 ms of delay each way, netem on the lab's router in both directions and TCP's rto_min lowered to 10 ms. Each
-run is captured on both sides into captures/reliability/<cell>.pcapng.
+run is captured on both sides into captures/reliability/<cell>.pcapng, and one side each into <cell>.client.pcapng and
+<cell>.server.pcapng (the files whose TCP analysis Wireshark gets right).
 
     demo.py run [-n N] [--quick] [-j JOBS]   the whole demonstration: collect (inside UML when this kernel has
                                              no netem), then analyse, plot and print the table natively
@@ -119,7 +120,8 @@ class Worker:
             self.imp.set(d, ne)
         pcap = self.outdir / f"{cell['cell']}.pcapng"
         cap = lab_capture.Capture(self.bins["sniffer"], t, pcap, self.comments(cell),
-                                  bpf=f"{cell['proto']} port {PORTS[cell['proto']]}", logdir=self.topo.logdir)
+                                  bpf=f"{cell['proto']} port {PORTS[cell['proto']]}", logdir=self.topo.logdir,
+                                  split=True)
         tc0 = self.imp.stats()
         k0 = {"client": kernel_counters(t.client.ns), "server": kernel_counters(t.server.ns)}
         cap.start()
@@ -485,9 +487,25 @@ def analyze_cell(run, pcap, annotate=True):
     fig["in_order_pct"] = _pct(fig["in_order"], n)
     fig["latency_ms"] = w["latency_ms"]
     fig["wire_s"] = w["wire_s"]
+    sides = {k: v for k, v in lab_capture.side_paths(pcap).items() if v.exists()}
+    fig["sides"] = {k: f"reliability/{v.name}" for k, v in sides.items()}
     if annotate and not any(c.startswith(("LOST:", "DUPLICATE:")) for p in pkts for c in p[4]):
-        pcapfile.annotate(pcap, section=run.get("section_comments"), packets=network_notes(led, pkts, proto))
+        annotate_files(pcap, sides, run.get("section_comments"), network_notes(led, pkts, proto))
     return fig
+
+
+def annotate_files(pcap, sides, section, notes):
+    """Writes the section comment and the network's notes into the two-sided capture and into each side's file
+    (where the notes of a packet go to its own side's file, under its index there), each in one pass."""
+    pcapfile.annotate(pcap, section=section and section + [lab_capture.file_comment(pcap)], packets=notes)
+    where, count = {}, {}
+    for i, p in enumerate(pcapfile.read(pcap).packets):
+        where[i] = (p.iface, count.get(p.iface, 0))
+        count[p.iface] = count.get(p.iface, 0) + 1
+    for side, path in sides.items():
+        iface = {"client": IF_CLIENT, "server": IF_SERVER}[side]
+        mine = {where[i][1]: v for i, v in notes.items() if where[i][0] == iface}
+        pcapfile.annotate(path, section=section and section + [lab_capture.file_comment(pcap, side)], packets=mine)
 
 
 def analyze(out, collect_meta=None):

@@ -253,7 +253,7 @@ def html_section(rel, out):
         rows.append(f"<tr><td>{e(c['cell'])}</td><td>{c['delivered_pct']:.1f}</td><td>{c['in_order_pct']:.1f}</td>"
                     f"<td>{c['app_duplicates']}</td><td>{_f(lat['mean'])}</td><td>{_f(lat['p99'])}</td>"
                     f"<td>{c['completion_s']:.2f}</td><td class=\"small\">{e(extra)}</td>"
-                    f'<td><a href="{e(c["capture"])}">pcapng</a></td></tr>')
+                    f"<td>{_capture_links(c, as_html=True)}</td></tr>")
     intro = re.sub(r"`([^`]+)`", r"<code>\1</code>", e(_intro(rel)))
     return f"""<h2 id="reliability">Reliability: TCP against UDP through a lossy network</h2>
 <style>.rel-fig{{display:flex;gap:1.5em;align-items:flex-start;margin:1em 0}}.rel-text{{max-width:560px}}</style>
@@ -270,6 +270,16 @@ client: from a message's last byte leaving to its answer becoming readable there
 <script>window.addEventListener("load",function(){{document.querySelectorAll("img").forEach(function(i){{
 i.setAttribute("data-natural-width",i.naturalWidth)}})}})</script>
 """
+
+
+def _capture_links(c, as_html=False):
+    """A run's captures: both sides in one file (the ledger's view, with the network's notes), then one file per
+    side, the ones whose TCP analysis Wireshark gets right."""
+    links = [("both", c["capture"])] + [(k, c.get("sides", {})[k]) for k in ("client", "server")
+                                         if k in c.get("sides", {})]
+    if as_html:
+        return " · ".join(f'<a href="{html.escape(h)}">{t}</a>' for t, h in links)
+    return " · ".join(f"[{t}]({h})" for t, h in links)
 
 
 def _intro(rel):
@@ -307,7 +317,7 @@ def markdown_section(rel):
         lat = c["latency_ms"]
         md.append(f"| {c['cell']} | {c['delivered_pct']:.1f} | {c['in_order_pct']:.1f} | {c['app_duplicates']} | "
                   f"{_f(lat['mean'])} | {_f(lat['p99'])} | {c['completion_s']:.2f} | {_extra(c)} | "
-                  f"[pcapng]({c['capture']}) |")
+                  f"{_capture_links(c)} |")
     return "\n".join(md) + "\n"
 
 
