@@ -137,3 +137,22 @@ def test_a_should_requirement_never_fails_its_must_clause():
 def test_evidence_is_shortened_the_same_way_everywhere():
     c = {"evidence": [f"line {i}" for i in range(7)]}
     assert report.evidence_lines(c) == ["line 0", "line 1", "line 2", "line 3", "+3 more (report.json)"]
+
+
+def test_reports_link_each_capture_and_its_one_side_files(tmp_path):
+    """A clause's capture is linked with its client and server files beside it (where Wireshark's TCP analysis is
+    right), in both pages; a side file that is not there is not linked."""
+    cap = tmp_path / "captures" / "conformance_test_x.py__b.pcapng"
+    cap.parent.mkdir()
+    for p in (cap, cap.with_name("conformance_test_x.py__b.client.pcapng")):
+        p.write_bytes(b"")
+    rep = make_report()
+    for c in rep["clauses"]:
+        if c["id"] == "T3":
+            c["capture"], c["captures"] = str(cap), [str(cap)]
+    out = tmp_path / "run"
+    report.write_all(rep, out)
+    page, md = (out / "report.html").read_text(), (out / "report.md").read_text()
+    assert '<a href="../captures/conformance_test_x.py__b.client.pcapng">client</a>' in page, page
+    assert "[client](../captures/conformance_test_x.py__b.client.pcapng)" in md, md
+    assert ".server.pcapng" not in page + md

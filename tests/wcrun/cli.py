@@ -32,6 +32,7 @@ import sys
 import time
 
 from lab import netem as lab_netem
+from lab.capture import side_paths
 from wcrun import ci, clauses as clause_db, options, paths, report, runinfo
 from wcrun.plugin import SUT
 from wcrun.verdict import EXIT, run_status
@@ -284,7 +285,8 @@ def main(argv):
     demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
     demo_ok = not demo_ran or run_demo(a, out, stages, intr)
     complete = complete and not intr.signum
-    cited = [p for c in rep["clauses"] for p in c["captures"]]
+    # each two-sided capture and its one-side files, which the report links too
+    cited = [q for c in rep["clauses"] for p in c["captures"] for q in (p, *side_paths(p).values())]
     rep["run"] = runinfo.run_object(started, runinfo.utc_now(), sut_desc, stages, out, cited, complete,
                                     interrupted=intr.name,
                                     selection={"k": a.keyword, "no_netem": a.no_netem} if not complete else None,

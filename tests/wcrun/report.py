@@ -6,6 +6,7 @@ import re
 import pathlib
 import shutil
 
+from lab.capture import side_paths
 from wcrun.clauses import PROTOCOL, clause_of
 from wcrun.verdict import VERDICTS, combine_repeats, inconclusive_text, run_status, worst
 
@@ -150,6 +151,12 @@ def _rel(path, base):
     return os.path.relpath(path, base) if path else None
 
 
+def side_links(path, outdir):
+    """[(side, path relative to outdir)] of the one-side files beside a two-sided capture, those that exist: the
+    files whose TCP analysis Wireshark gets right."""
+    return [(k, _rel(v, outdir)) for k, v in side_paths(path).items() if v.exists()]
+
+
 def write_all(report, outdir, extra_html="", extra_md=""):
     """report.json, report.md and report.html; extra_html and extra_md: the same section (the reliability
     demonstration's) in each of the two pages."""
@@ -256,7 +263,8 @@ def markdown(report, outdir):
               "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
     for c in report["clauses"]:
         ev = "<br>".join(e.replace("|", "\\|") for e in evidence_lines(c))
-        cap = f"[{pathlib.Path(c['capture']).name}]({_rel(c['capture'], outdir)})" if c["capture"] else ""
+        cap = (f"[{pathlib.Path(c['capture']).name}]({_rel(c['capture'], outdir)})"
+               + "".join(f" · [{k}]({h})" for k, h in side_links(c["capture"], outdir)) if c["capture"] else "")
         lines.append(f"| {c['id']} | {c['level']} | {c['title']} | {c['verdict']} | {ev} | {cap} |")
     rows = coverage(report)
     if rows:
@@ -283,7 +291,8 @@ def to_html(report, outdir, extra_html=""):
         ev = "<br>".join(e(x) for x in evidence_lines(c))
         ladders = report.get("ladders") or {}
         caps = " ".join(f'<a href="{e(_rel(p, outdir))}">{e(pathlib.Path(p).name)}</a>'
-                        + (f' (<a href="{e(_rel(ladders[p], outdir))}">ladder</a>)' if p in ladders else "")
+                        + "".join(f' · <a href="{e(h)}">{k}</a>' for k, h in side_links(p, outdir))
+                        + (f' · <a href="{e(_rel(ladders[p], outdir))}">ladder</a>' if p in ladders else "")
                         for p in dict.fromkeys(c["captures"]))
         cls = c["verdict"].replace("/", "").replace(" ", "")
         v = c["verdict"] + (f" ({c['passes']}/{c['runs']})" if "passes" in c else "")
@@ -308,7 +317,8 @@ def to_html(report, outdir, extra_html=""):
 {run}
 <p><b>{e(headline(report))}</b>: {e(counts_text(report))}.
 Clauses are those of <a href="PROTOCOL.md">PROTOCOL.md</a>; open a capture in Wireshark
-to see the packets behind a verdict (packet comments explain each one).</p>
+to see the packets behind a verdict (packet comments explain each one): the first file holds both sides, for
+matching them; the client and server files hold one each, and there Wireshark's TCP analysis is right.</p>
 <h2>Clauses</h2>
 <table><colgroup><col class=id><col class=lv><col class=ti><col class=vd><col><col class=cap></colgroup>
 <tr><th>clause</th><th>level</th><th>title</th><th>verdict</th><th>evidence</th><th>captures</th></tr>
