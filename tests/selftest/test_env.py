@@ -10,7 +10,7 @@ import pytest
 
 from lab import proc
 from wcrun import paths
-from wcrun.env import LabEnv, LoopbackEnv, TargetEnv, exit_text
+from wcrun.env import LabEnv, LoopbackEnv, TargetEnv, exit_text, parse_target
 from wcrun.plugin import SUT
 
 SAMPLES = paths.checkout() / "captures" / "samples"
@@ -22,6 +22,45 @@ SAMPLES = paths.checkout() / "captures" / "samples"
                                      (-signal.SIGSEGV, "was killed by SIGSEGV"), (-99, "was killed by signal 99")])
 def test_exit_text_names_the_signal_not_a_negative_status(rc, text):
     assert exit_text(rc) == text
+
+
+@pytest.mark.parametrize("target,udp_port,want", [
+    ("192.0.2.7", None, ("192.0.2.7", 6789, 9876)),
+    ("192.0.2.7:7000", 7001, ("192.0.2.7", 7000, 7001)),
+    ("server.example:7000", None, ("server.example", 7000, 9876)),
+    ("[fd00:71:2::2]:7000", 7001, ("fd00:71:2::2", 7000, 7001)),
+    ("[fd00:71:2::2]", None, ("fd00:71:2::2", 6789, 9876)),
+    ("fd00:71:2::2", None, ("fd00:71:2::2", 6789, 9876))])
+def test_target_forms_and_their_default_ports(target, udp_port, want):
+    host, ports = parse_target(target, udp_port)
+    assert (host, ports["tcp"], ports["udp"]) == want, (target, udp_port, host, ports)
+
+
+@pytest.mark.parametrize("target,udp_port", [("h:0", None), ("h:65536", None), ("h:port", None), ("h:", None),
+                                             (":7000", None), ("[::1]:", None), ("[::1]7000", None),
+                                             ("[::1", None), ("h", 0), ("h", 65536)])
+def test_a_malformed_target_is_refused_not_read_as_the_default(target, udp_port):
+    with pytest.raises(ValueError) as e:
+        parse_target(target, udp_port)
+    named = "--target-udp-port" if udp_port is not None else repr(target)
+    assert named in str(e.value), f"expected the message to name {named}, got {str(e.value)!r}"
+
+
+@pytest.mark.parametrize("kind,what,flag", [("tcp", "TCP listener", "--target HOST:TCPPORT"),
+                                            ("udp", "UDP server answering", "--target-udp-port PORT")],
+                         ids=["tcp", "udp"])
+@pytest.mark.parametrize("family,address", [(4, "127.0.0.1:{port}"), (6, "[::1]:{port}")], ids=["IPv4", "IPv6"])
+def test_a_target_that_never_answers_names_its_address_and_the_option_for_its_port(monkeypatch, kind, what, flag,
+                                                                                  family, address):
+    monkeypatch.setattr(TargetEnv, "READY_S", 0.3)
+    port = proc.free_port(socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    address = address.format(port=port)
+    env = TargetEnv(address, udp_port=port)
+    with pytest.raises(proc.NotReady) as e:
+        env.start(kind, family)
+    want = (f"{what} on {address}: not ready after 0.3 s (is the {kind.upper()} server running there? its port "
+            f"is set with {flag})")
+    assert str(e.value) == want, f"expected {want!r}, got {str(e.value)!r}"
 
 
 def closed_port():
