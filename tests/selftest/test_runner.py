@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import time
 
@@ -51,6 +52,48 @@ def test_list_and_a_selection_that_matches_nothing():
     assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
     r = run("--no-demo", "-k", "no_such_scenario_anywhere")
     assert r.returncode == 2 and "no scenario matches" in r.stderr, r.stdout + r.stderr
+
+
+@pytest.fixture
+def loopback_reference(bins, tmp_path):
+    """The reference tcp-server and udp-server on 127.0.0.1, each on a free port of its own (neither 6789 nor
+    9876, and not the same number); yields (TCP port, UDP port). Their logs stay in tmp_path."""
+    tcp = udp = proc.free_port(socket.SOCK_STREAM)
+    while udp == tcp:           # the same number would hide a runner that sends UDP to the TCP port
+        udp = proc.free_port(socket.SOCK_DGRAM)
+    assert not {tcp, udp} & {6789, 9876}, (tcp, udp)
+    with proc.Process([bins["tcp-server"], "-b", "127.0.0.1", "-p", str(tcp)], name="tcp-server",
+                      logdir=str(tmp_path)) as t, \
+            proc.Process([bins["udp-server"], "-b", "127.0.0.1", "-p", str(udp)], name="udp-server",
+                         logdir=str(tmp_path)) as u:
+        proc.wait_tcp_listening("127.0.0.1", tcp, t)
+        proc.wait_udp_answering("127.0.0.1", udp, u)
+        yield tcp, udp
+
+
+def test_target_with_a_udp_port_of_its_own(tmp_path, loopback_reference):
+    """--target HOST:TCPPORT with --target-udp-port: the TCP scenarios reach the TCP port, the UDP ones the UDP
+    port (nothing else answers there), the clauses that need the lab are n/a, and the report names both."""
+    tcp, udp = loopback_reference
+    target = f"127.0.0.1:{tcp}"
+    out = tmp_path / "run"
+    r = run("--target", target, "--target-udp-port", str(udp), "--out", str(out),
+            "-k", "seed_session or datagram_sizes or reply_from_server_port")
+    assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    rep = json.loads((out / "report.json").read_text())
+    jsonschema.validate(rep, SCHEMA)
+    got = {c["id"]: c["verdict"] for c in rep["clauses"]}
+    want = {**{c: "pass" for c in ("T2", "T3", "U1", "U2")},
+            **{c: "n/a" for c in ("T7", "U4", "W1", "W2", "W3", "W4", "W5")},
+            **{c: "not run" for c in ("T1", "T4", "T5", "T6", "U3", "C1", "C2")}}
+    assert got == want, {c: (want.get(c), v) for c, v in got.items() if want.get(c) != v}
+    assert rep["sut"] == {"target": target, "target_udp_port": udp, "reference": False}, rep["sut"]
+    assert rep["run"]["commands"] == {"target": target, "target_udp_port": udp}, rep["run"]["commands"]
+    named = f"the server at {target}, UDP port {udp}"
+    for page in ("report.md", "report.html"):
+        assert named in (out / page).read_text(), f"{page} does not name the target ({named!r})"
+    # At the application level only: no capture is cited, none written.
+    assert not rep["run"]["captures_sha256"] and not list(out.glob("*.pcapng")), sorted(os.listdir(out))
 
 
 def test_diff_of_two_reports(tmp_path):
