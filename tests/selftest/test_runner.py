@@ -3,6 +3,7 @@ reruns, --list, verify/diff, and an interrupted run that stops promptly, says so
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -94,6 +95,38 @@ def test_target_with_a_udp_port_of_its_own(tmp_path, loopback_reference):
         assert named in (out / page).read_text(), f"{page} does not name the target ({named!r})"
     # At the application level only: no capture is cited, none written.
     assert not rep["run"]["captures_sha256"] and not list(out.glob("*.pcapng")), sorted(os.listdir(out))
+
+
+def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, bins, copy_checkout, loopback_reference):
+    """README: each run writes into its own captures/runs/<UTC time>-<name>/, captures/latest points at the last
+    complete run, and a partial run never moves it. In a copy of the checkout (its own captures/), a full
+    report is the latest; a focused rerun (-k) writes beside it and leaves the link and the report as they were."""
+    clone = copy_checkout(tmp_path / "checkout")
+    captures = clone / "captures"
+    full = captures / "runs" / "20260101T000000Z-reference"
+    full.mkdir(parents=True)
+    rep = {"sut": {"reference": True}, "status": 0, "headline": "CONFORMS", "conforms": True, "clauses": [],
+           "run": {"complete": True, "selection": None}}
+    (full / "report.json").write_text(json.dumps(rep))
+    (full / "report.md").write_text("# wirecheck conformance report\n\n**CONFORMS**\n")
+    (full / "report.html").write_text("<p><b>CONFORMS</b></p>\n")
+    (captures / "latest").symlink_to(os.path.join("runs", full.name))
+    before = {f.name: f.read_bytes() for f in full.iterdir()}
+    tcp, udp = loopback_reference
+    r = subprocess.run(["./scripts/conformance", "--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp),
+                        "-k", "seed_session"], cwd=clone, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["tcp-server"]).parent)})
+    assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert os.readlink(captures / "latest") == os.path.join("runs", full.name), os.readlink(captures / "latest")
+    after = {f.name: f.read_bytes() for f in full.iterdir()}
+    assert after == before, f"the full run's directory changed: {sorted(set(after) ^ set(before))} added or gone, " \
+                            f"{sorted(k for k in before if after.get(k) != before[k])} rewritten"
+    runs = sorted(d.name for d in (captures / "runs").iterdir() if d != full)
+    assert len(runs) == 1 and re.fullmatch(rf"\d{{8}}T\d{{6}}Z-target-127\.0\.0\.1_{tcp}", runs[0]), runs
+    partial = captures / "runs" / runs[0]
+    prep = json.loads((partial / "report.json").read_text())
+    assert prep["run"]["complete"] is False and prep["run"]["selection"]["k"] == "seed_session", prep["run"]
+    assert f"report: {partial / 'report.html'}" in r.stdout, "the terminal does not say where the partial report is"
 
 
 def test_diff_of_two_reports(tmp_path):
