@@ -21,8 +21,13 @@ SCHEMA = json.loads((ROOT / "tests/wcrun/report.schema.json").read_text())
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("runner")]
 
 
-def run(*args, timeout=600):
-    return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=600, checkout=None, bins=None):
+    """scripts/conformance ARGS; with checkout (a copy_checkout), that copy's, with this build's programs."""
+    if checkout is None:
+        return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["tcp-server"]).parent)}
+    return subprocess.run(["./scripts/conformance", *args], cwd=checkout, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_path):
@@ -48,11 +53,15 @@ def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_pat
     assert v.returncode == 1 and "changed since the report was written" in v.stdout, v.stdout
 
 
-def test_list_and_a_selection_that_matches_nothing():
+def test_list_and_a_selection_that_matches_nothing(tmp_path, bins, copy_checkout):
     r = run("--list")
     assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
-    r = run("--no-demo", "-k", "no_such_scenario_anywhere")
+    # In a copy of the checkout (captures/ of its own): a usage error, and no run directory left behind.
+    clone = copy_checkout(tmp_path / "checkout")
+    r = run("--no-demo", "-k", "no_such_scenario_anywhere", checkout=clone, bins=bins)
     assert r.returncode == 2 and "no scenario matches" in r.stderr, r.stdout + r.stderr
+    left = sorted(str(p.relative_to(clone)) for p in (clone / "captures" / "runs").glob("*"))
+    assert not left, f"a run that matched nothing left {left}"
 
 
 @pytest.fixture
@@ -113,9 +122,8 @@ def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, bins, copy_
     (captures / "latest").symlink_to(os.path.join("runs", full.name))
     before = {f.name: f.read_bytes() for f in full.iterdir()}
     tcp, udp = loopback_reference
-    r = subprocess.run(["./scripts/conformance", "--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp),
-                        "-k", "seed_session"], cwd=clone, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["tcp-server"]).parent)})
+    r = run("--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp), "-k", "seed_session", checkout=clone,
+            bins=bins)
     assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     assert os.readlink(captures / "latest") == os.path.join("runs", full.name), os.readlink(captures / "latest")
     after = {f.name: f.read_bytes() for f in full.iterdir()}
