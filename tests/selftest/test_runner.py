@@ -21,11 +21,11 @@ SCHEMA = json.loads((ROOT / "tests/wcrun/report.schema.json").read_text())
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("runner")]
 
 
-def run(*args, timeout=600, checkout=None, bins=None):
+def run(*args, timeout=600, checkout=None):
     """scripts/conformance ARGS; with checkout (a copy_checkout), that copy's, with this build's programs."""
     if checkout is None:
         return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
-    env = {**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["tcp-server"]).parent)}
+    env = {**os.environ, "WIRECHECK_BIN": str(paths.bin_dir())}
     return subprocess.run(["./scripts/conformance", *args], cwd=checkout, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -53,12 +53,12 @@ def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_pat
     assert v.returncode == 1 and "changed since the report was written" in v.stdout, v.stdout
 
 
-def test_list_and_a_selection_that_matches_nothing(tmp_path, bins, copy_checkout):
+def test_list_and_a_selection_that_matches_nothing(tmp_path, copy_checkout):
     r = run("--list")
     assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
     # In a copy of the checkout (captures/ of its own): a usage error, and no run directory left behind.
     clone = copy_checkout(tmp_path / "checkout")
-    r = run("--no-demo", "-k", "no_such_scenario_anywhere", checkout=clone, bins=bins)
+    r = run("--no-demo", "-k", "no_such_scenario_anywhere", checkout=clone)
     assert r.returncode == 2 and "no scenario matches" in r.stderr, r.stdout + r.stderr
     left = sorted(str(p.relative_to(clone)) for p in (clone / "captures" / "runs").glob("*"))
     assert not left, f"a run that matched nothing left {left}"
@@ -106,7 +106,7 @@ def test_target_with_a_udp_port_of_its_own(tmp_path, loopback_reference):
     assert not rep["run"]["captures_sha256"] and not list(out.glob("*.pcapng")), sorted(os.listdir(out))
 
 
-def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, bins, copy_checkout, loopback_reference):
+def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, copy_checkout, loopback_reference):
     """README: each run writes into its own captures/runs/<UTC time>-<name>/, captures/latest points at the last
     complete run, and a partial run never moves it. In a copy of the checkout (its own captures/), a full
     report is the latest; a focused rerun (-k) writes beside it and leaves the link and the report as they were."""
@@ -122,8 +122,7 @@ def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, bins, copy_
     (captures / "latest").symlink_to(os.path.join("runs", full.name))
     before = {f.name: f.read_bytes() for f in full.iterdir()}
     tcp, udp = loopback_reference
-    r = run("--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp), "-k", "seed_session", checkout=clone,
-            bins=bins)
+    r = run("--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp), "-k", "seed_session", checkout=clone)
     assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     assert os.readlink(captures / "latest") == os.path.join("runs", full.name), os.readlink(captures / "latest")
     after = {f.name: f.read_bytes() for f in full.iterdir()}
