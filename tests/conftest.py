@@ -1,7 +1,9 @@
 """Shared pytest fixtures: where the binaries are, free ports, and process helpers. The same file serves the
 checkout's tests and the installed scenarios (cmake --install puts it beside them)."""
 import os
+import shutil
 import socket
+import subprocess
 
 import pytest
 
@@ -28,6 +30,26 @@ def bins():
     missing = [n for n in names if not (d / n).exists()]
     assert not missing, f"build first (cmake --build build): missing {missing} in {d}"
     return {n: str(d / n) for n in names + ["sniffer"]}
+
+
+@pytest.fixture
+def copy_checkout():
+    """copy_checkout(dest): a copy of this working tree at dest (returned), as CI's clean checkout or a developer's
+    tree has it: the files git tracks or would add (untracked, not ignored), committed or not, without build/ or
+    captures/ runs. Run from there with WIRECHECK_BIN set to this build's programs. Checkout only."""
+    top = paths.checkout()
+    assert top, "copy_checkout needs a checkout, not an installed tree"
+
+    def copy(dest):
+        r = subprocess.run(["git", "-C", str(top), "ls-files", "-z", "-co", "--exclude-standard"],
+                           stdout=subprocess.PIPE, check=True)
+        for rel in filter(None, r.stdout.decode().split("\0")):
+            src = top / rel
+            if src.is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest / rel)
+        return dest
+    return copy
 
 
 @pytest.fixture

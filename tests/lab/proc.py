@@ -221,6 +221,11 @@ class Process:
                 f"--- stderr ---\n{self.stderr().decode(errors='replace')[-2000:]}")
 
 
+def hostport(host, port):
+    """host:port as messages name an address: an IPv6 address in brackets ([fd00:71:2::2]:6789)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _assert_alive(p, what):
     if p is not None and not p.alive():
         raise NotReady(f"{what}: process exited early\n{p.describe()}")
@@ -239,7 +244,7 @@ def wait_tcp_listening(host, port, p=None, timeout=10.0, netns=None):
                 return True
         except OSError:
             return False
-    poll_until(ok, timeout, what=f"TCP listener on {host}:{port}" + (f" in netns {netns}" if netns else ""))
+    poll_until(ok, timeout, what=f"TCP listener on {hostport(host, port)}" + (f" in netns {netns}" if netns else ""))
 
 
 def wait_udp_answering(host, port, p=None, timeout=10.0, probe=b"wirecheck-probe", netns=None):
@@ -257,7 +262,7 @@ def wait_udp_answering(host, port, p=None, timeout=10.0, probe=b"wirecheck-probe
                 return True
             except OSError:
                 return False
-        poll_until(ok, timeout, what=f"UDP server answering on {host}:{port}")
+        poll_until(ok, timeout, what=f"UDP server answering on {hostport(host, port)}")
 
 
 def recv_to_eof(sock, chunk=65536):

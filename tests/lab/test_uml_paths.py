@@ -13,23 +13,10 @@ import pytest
 
 from lab import reap, uml
 
-CHECKOUT = pathlib.Path(__file__).resolve().parent.parent.parent
 PY = "/usr/bin/python3"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="UML's lab needs root")
 needs_uml = pytest.mark.skipif(not shutil.which("linux.uml"), reason="linux.uml is not installed "
                                "(apt-get install user-mode-linux kmod)")
-
-
-def copy_checkout(dest):
-    """The working tree's files that git knows or would add (tracked and untracked, not ignored)."""
-    r = subprocess.run(["git", "-C", str(CHECKOUT), "ls-files", "-z", "-co", "--exclude-standard"],
-                       stdout=subprocess.PIPE, check=True)
-    for rel in filter(None, r.stdout.decode().split("\0")):
-        src = CHECKOUT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
 
 
 def test_runtime_dir_is_plain_and_visible_inside_uml(monkeypatch, tmp_path):
@@ -49,7 +36,7 @@ def test_runtime_dir_is_plain_and_visible_inside_uml(monkeypatch, tmp_path):
 @needs_root
 @needs_uml
 @pytest.mark.xdist_group("lab-interrupt")   # not beside test_interrupt's timings (scripts/test: --dist loadgroup)
-def test_uml_runs_from_a_checkout_under_a_path_with_a_space(tmp_path, bins):
+def test_uml_runs_from_a_checkout_under_a_path_with_a_space(tmp_path, bins, copy_checkout):
     clone = copy_checkout(tmp_path / "My Projects" / "l'été de wirecheck")
     env = {**os.environ, "WIRECHECK_BIN": str(pathlib.Path(bins["sniffer"]).parent)}
     env.pop(reap.ENV, None)

@@ -3,7 +3,9 @@ reruns, --list, verify/diff, and an interrupted run that stops promptly, says so
 import json
 import os
 import pathlib
+import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -19,8 +21,13 @@ SCHEMA = json.loads((ROOT / "tests/wcrun/report.schema.json").read_text())
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("runner")]
 
 
-def run(*args, timeout=600):
-    return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=600, checkout=None):
+    """scripts/conformance ARGS; with checkout (a copy_checkout), that copy's, with this build's programs."""
+    if checkout is None:
+        return subprocess.run([CONFORMANCE, *args], capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "WIRECHECK_BIN": str(paths.bin_dir())}
+    return subprocess.run(["./scripts/conformance", *args], cwd=checkout, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_path):
@@ -46,11 +53,87 @@ def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_pat
     assert v.returncode == 1 and "changed since the report was written" in v.stdout, v.stdout
 
 
-def test_list_and_a_selection_that_matches_nothing():
+def test_list_and_a_selection_that_matches_nothing(tmp_path, copy_checkout):
     r = run("--list")
     assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
-    r = run("--no-demo", "-k", "no_such_scenario_anywhere")
+    # In a copy of the checkout (captures/ of its own): a usage error, and no run directory left behind.
+    clone = copy_checkout(tmp_path / "checkout")
+    r = run("--no-demo", "-k", "no_such_scenario_anywhere", checkout=clone)
     assert r.returncode == 2 and "no scenario matches" in r.stderr, r.stdout + r.stderr
+    left = sorted(str(p.relative_to(clone)) for p in (clone / "captures" / "runs").glob("*"))
+    assert not left, f"a run that matched nothing left {left}"
+
+
+@pytest.fixture
+def loopback_reference(bins, tmp_path):
+    """The reference tcp-server and udp-server on 127.0.0.1, each on a free port of its own (neither 6789 nor
+    9876, and not the same number); yields (TCP port, UDP port). Their logs stay in tmp_path."""
+    tcp = udp = proc.free_port(socket.SOCK_STREAM)
+    while udp == tcp:           # the same number would hide a runner that sends UDP to the TCP port
+        udp = proc.free_port(socket.SOCK_DGRAM)
+    assert not {tcp, udp} & {6789, 9876}, (tcp, udp)
+    with proc.Process([bins["tcp-server"], "-b", "127.0.0.1", "-p", str(tcp)], name="tcp-server",
+                      logdir=str(tmp_path)) as t, \
+            proc.Process([bins["udp-server"], "-b", "127.0.0.1", "-p", str(udp)], name="udp-server",
+                         logdir=str(tmp_path)) as u:
+        proc.wait_tcp_listening("127.0.0.1", tcp, t)
+        proc.wait_udp_answering("127.0.0.1", udp, u)
+        yield tcp, udp
+
+
+def test_target_with_a_udp_port_of_its_own(tmp_path, loopback_reference):
+    """--target HOST:TCPPORT with --target-udp-port: the TCP scenarios reach the TCP port, the UDP ones the UDP
+    port (nothing else answers there), the clauses that need the lab are n/a, and the report names both."""
+    tcp, udp = loopback_reference
+    target = f"127.0.0.1:{tcp}"
+    out = tmp_path / "run"
+    r = run("--target", target, "--target-udp-port", str(udp), "--out", str(out),
+            "-k", "seed_session or datagram_sizes or reply_from_server_port")
+    assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    rep = json.loads((out / "report.json").read_text())
+    jsonschema.validate(rep, SCHEMA)
+    got = {c["id"]: c["verdict"] for c in rep["clauses"]}
+    want = {**{c: "pass" for c in ("T2", "T3", "U1", "U2")},
+            **{c: "n/a" for c in ("T7", "U4", "W1", "W2", "W3", "W4", "W5")},
+            **{c: "not run" for c in ("T1", "T4", "T5", "T6", "U3", "C1", "C2")}}
+    assert got == want, {c: (want.get(c), v) for c, v in got.items() if want.get(c) != v}
+    assert rep["sut"] == {"target": target, "target_udp_port": udp, "reference": False}, rep["sut"]
+    assert rep["run"]["commands"] == {"target": target, "target_udp_port": udp}, rep["run"]["commands"]
+    named = f"the server at {target}, UDP port {udp}"
+    for page in ("report.md", "report.html"):
+        assert named in (out / page).read_text(), f"{page} does not name the target ({named!r})"
+    # At the application level only: no capture is cited, none written.
+    assert not rep["run"]["captures_sha256"] and not list(out.glob("*.pcapng")), sorted(os.listdir(out))
+
+
+def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, copy_checkout, loopback_reference):
+    """README: each run writes into its own captures/runs/<UTC time>-<name>/, captures/latest points at the last
+    complete run, and a partial run never moves it. In a copy of the checkout (its own captures/), a full
+    report is the latest; a focused rerun (-k) writes beside it and leaves the link and the report as they were."""
+    clone = copy_checkout(tmp_path / "checkout")
+    captures = clone / "captures"
+    full = captures / "runs" / "20260101T000000Z-reference"
+    full.mkdir(parents=True)
+    rep = {"sut": {"reference": True}, "status": 0, "headline": "CONFORMS", "conforms": True, "clauses": [],
+           "run": {"complete": True, "selection": None}}
+    (full / "report.json").write_text(json.dumps(rep))
+    (full / "report.md").write_text("# wirecheck conformance report\n\n**CONFORMS**\n")
+    (full / "report.html").write_text("<p><b>CONFORMS</b></p>\n")
+    (captures / "latest").symlink_to(os.path.join("runs", full.name))
+    before = {f.name: f.read_bytes() for f in full.iterdir()}
+    tcp, udp = loopback_reference
+    r = run("--target", f"127.0.0.1:{tcp}", "--target-udp-port", str(udp), "-k", "seed_session", checkout=clone)
+    assert r.returncode == 3 and "PARTIAL RUN" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert os.readlink(captures / "latest") == os.path.join("runs", full.name), os.readlink(captures / "latest")
+    after = {f.name: f.read_bytes() for f in full.iterdir()}
+    assert after == before, f"the full run's directory changed: {sorted(set(after) ^ set(before))} added or gone, " \
+                            f"{sorted(k for k in before if after.get(k) != before[k])} rewritten"
+    runs = sorted(d.name for d in (captures / "runs").iterdir() if d != full)
+    assert len(runs) == 1 and re.fullmatch(rf"\d{{8}}T\d{{6}}Z-target-127\.0\.0\.1_{tcp}", runs[0]), runs
+    partial = captures / "runs" / runs[0]
+    prep = json.loads((partial / "report.json").read_text())
+    assert prep["run"]["complete"] is False and prep["run"]["selection"]["k"] == "seed_session", prep["run"]
+    assert f"report: {partial / 'report.html'}" in r.stdout, "the terminal does not say where the partial report is"
 
 
 def test_diff_of_two_reports(tmp_path):

@@ -1,7 +1,10 @@
 """The outcome model on its own: a scenario's per-clause verdicts, a clause's verdict over scenarios and repeats,
-the exit status, JUnit, baseline and diff. Pure functions over small result dicts: no lab."""
+the exit status, JUnit, baseline and diff, and the coverage table of the reports. Pure functions over small result
+dicts: no lab."""
+import html.parser
 import json
 import pathlib
+import re
 import xml.etree.ElementTree as ET
 
 import jsonschema
@@ -156,3 +159,94 @@ def test_reports_link_each_capture_and_its_one_side_files(tmp_path):
     assert '<a href="../captures/conformance_test_x.py__b.client.pcapng">client</a>' in page, page
     assert "[client](../captures/conformance_test_x.py__b.client.pcapng)" in md, md
     assert ".server.pcapng" not in page + md
+
+
+# --- coverage: which scenario checks which requirement, in report.md and report.html ---------------------------
+
+NOT_CHECKED = "no scenario of this run checked it"
+
+
+def coverage_results():
+    """Scenarios of several shapes: one that checks three requirements, two on one requirement that disagree, a
+    SHOULD requirement that fails, one that does not apply; every other requirement has no scenario here."""
+    out = [result("test_seed_session[4]", ["T2.1", "T2.2", "T3.2"]),
+           result("test_long_lines[10mb]", ["T5.1"]),
+           result("test_long_lines[above-64k]", ["T5.1"], "failed", failure="T5: byte 1024 differs"),
+           result("test_memory_bounded", ["T5.2"], "failed", failure="T5.2: grew by 100 MiB"),
+           result("test_udp_graceful_stop", ["U4.1", "U4.2"], "na", raised={"kind": "na", "text": "n/a: no"})]
+    for r in out:
+        r["verdicts"] = clause_verdicts(r, REF)
+    return out
+
+
+COVERED = {"T2.1": (["test_seed_session[4]: pass"], "pass"), "T2.2": (["test_seed_session[4]: pass"], "pass"),
+           "T3.2": (["test_seed_session[4]: pass"], "pass"),
+           "T5.1": (["test_long_lines[10mb]: pass", "test_long_lines[above-64k]: fail"], "fail"),
+           "T5.2": (["test_memory_bounded: fail"], "fail"),
+           "U4.1": (["test_udp_graceful_stop: n/a"], "n/a"), "U4.2": (["test_udp_graceful_stop: n/a"], "n/a")}
+
+
+class Tables(html.parser.HTMLParser):
+    """The tables of a page: [table: [row: [cell: [its lines, split at <br>]]]]."""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.cell = [], None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = [""]
+        elif tag == "br" and self.cell is not None:
+            self.cell.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[-1] += data
+
+
+HEADER = ["requirement", "level", "text", "scenarios", "verdict"]
+
+
+def html_coverage(page):
+    tables = [t for t in Tables(page).tables if t and [c[0] for c in t[0]] == HEADER]
+    assert len(tables) == 1, f"{len(tables)} coverage tables in report.html"
+    return [(c[0][0], c[1][0], c[2][0], c[3], c[4][0]) for c in tables[0][1:]]
+
+
+def md_coverage(text):
+    lines = text.split("\n## Coverage: requirement, scenarios, verdict\n", 1)[1].strip().splitlines()
+    assert lines[0] == "| " + " | ".join(HEADER) + " |", lines[0]
+    rows = []
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+        rows.append((cells[0], cells[1], cells[2], cells[3].split("<br>"), cells[4]))
+    return rows
+
+
+def test_the_coverage_table_lists_every_requirement_with_its_scenarios_in_md_and_html(tmp_path):
+    rep = report.aggregate(coverage_results(), clause_db.load(), REF.describe())
+    report.write_all(rep, tmp_path)
+    want = [(rid, r["level"], r["text"], *COVERED.get(rid, ([NOT_CHECKED], "not run")))
+            for rid, r in clause_db.requirements().items()]
+    assert len(want) > len(COVERED)
+    for name, got in (("report.md", md_coverage((tmp_path / "report.md").read_text())),
+                      ("report.html", html_coverage((tmp_path / "report.html").read_text()))):
+        assert len(got) == len(want), f"{name}: {len(got)} rows for {len(want)} requirements"
+        bad = [(w, g) for w, g in zip(want, got) if w != g]
+        assert not bad, f"{name}: {len(bad)} rows differ; the first (expected, got): {bad[0]}"
+    # report.json: the same scenarios and verdicts, per requirement.
+    got = {r["id"]: ([f"{s['name']}: {s['verdict']}" for s in r["scenarios"]] or [NOT_CHECKED], r["verdict"])
+           for r in rep["requirements"]}
+    assert got == {w[0]: (w[3], w[4]) for w in want}

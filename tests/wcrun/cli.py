@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,6 +277,8 @@ def main(argv):
         stages.append({"name": name, "where": where, "seconds": round(took, 1), "scenarios": len(r)})
     if not ran and not intr.signum:
         print(f"conformance: no scenario matches -k {a.keyword!r} (see --list)", file=sys.stderr)
+        if not a.out:
+            shutil.rmtree(out)      # the directory this run made holds nothing but empty results
         return EXIT["usage"]
     clauses = clause_db.load()
     # Against a remote --target nothing on the wire is seen and nothing impaired: those clauses do not apply.

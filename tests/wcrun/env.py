@@ -80,7 +80,7 @@ class Env:
                 s.connect((host, port))
             except OSError as e:
                 s.close()
-                where = f"[{host}]:{port}" if family == 6 else f"{host}:{port}"
+                where = proc.hostport(host, port)
                 what = {errno.ECONNREFUSED: f"refused: is the server listening on IPv{family}, and still running?",
                         errno.ETIMEDOUT: "timed out: is the server accepting?"}.get(e.errno, e.strerror or str(e))
                 if isinstance(e, socket.timeout):
@@ -108,16 +108,20 @@ class Env:
 
 
 def parse_target(target, udp_port=None):
-    """"HOST", "HOST:PORT" or "[V6ADDR]:PORT" -> (host, {"tcp": port, "udp": port}): PORT is the TCP port
-    (default 6789); the UDP port is udp_port (default 9876)."""
+    """"HOST", "HOST:PORT", "[V6ADDR]" or "[V6ADDR]:PORT" (or a bare IPv6 address) -> (host, {"tcp": port,
+    "udp": port}): PORT is the TCP port (default 6789); the UDP port is udp_port (default 9876). Raises
+    ValueError for anything else: an empty port, or text after "]" that is not ":PORT", is not taken for the
+    default."""
     if target.startswith("["):
-        host, _, rest = target[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
+        host, bracket, rest = target[1:].partition("]")
+        ok = bracket and (not rest or rest.startswith(":"))
+        port = rest[1:] if rest else None
     elif target.count(":") == 1:
         host, _, port = target.partition(":")
+        ok = True
     else:
-        host, port = target, ""
-    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        host, port, ok = target, None, True
+    if not ok or not host or (port is not None and not (port.isdigit() and 0 < int(port) < 65536)):
         raise ValueError(f"--target {target!r}: expected HOST, HOST:TCPPORT or [IPV6]:TCPPORT")
     if udp_port is not None and not 0 < int(udp_port) < 65536:
         raise ValueError(f"--target-udp-port {udp_port}: expected 1..65535")
@@ -127,6 +131,8 @@ def parse_target(target, udp_port=None):
 class TargetEnv(Env):
     """A server on another machine, given as --target HOST[:TCPPORT] and --target-udp-port PORT (defaults 6789
     and 9876). Scenarios that need the lab are n/a; the others run at the application level."""
+
+    READY_S = 10.0      # how long the remote server has to accept (TCP) or answer a probe (UDP) in each scenario
 
     def __init__(self, target, udp_port=None):
         self.host, self.ports = parse_target(target, udp_port)
@@ -147,9 +153,9 @@ class TargetEnv(Env):
         port = self.ports[kind]
         try:
             if kind == "tcp":
-                proc.wait_tcp_listening(self.host, port, None, timeout=10)
+                proc.wait_tcp_listening(self.host, port, None, timeout=self.READY_S)
             else:
-                proc.wait_udp_answering(self.host, port, None, timeout=10)
+                proc.wait_udp_answering(self.host, port, None, timeout=self.READY_S)
         except proc.NotReady as e:
             flag = "--target HOST:TCPPORT" if kind == "tcp" else "--target-udp-port PORT"
             raise proc.NotReady(f"{e} (is the {kind.upper()} server running there? its port is set with "
