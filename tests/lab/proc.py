@@ -5,6 +5,7 @@ watched by the owner's warden (lab.reap); long-lived ones also get the kernel's 
 """
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -150,6 +151,10 @@ class Process:
             shell = False
         self.argv = argv
         self.netns = netns
+        # Without a log directory of the caller's, its output goes to a temporary one that close() removes
+        # (after keeping what was written, for describe() and the like).
+        self._own_logdir = logdir is None
+        self._kept = None
         self.logdir = logdir or tempfile.mkdtemp(prefix=f"wc-{self.name}-")
         self.out_path = os.path.join(self.logdir, f"{self.name}.out")
         self.err_path = os.path.join(self.logdir, f"{self.name}.err")
@@ -170,11 +175,15 @@ class Process:
         return self.p.poll() is None
 
     def stdout(self):
+        if self._kept:
+            return self._kept[0]
         self._out.flush()
         with open(self.out_path, "rb") as f:
             return f.read()
 
     def stderr(self):
+        if self._kept:
+            return self._kept[1]
         self._err.flush()
         with open(self.err_path, "rb") as f:
             return f.read()
@@ -203,6 +212,9 @@ class Process:
                 os.killpg(self.p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            if self._own_logdir and not self._kept:
+                self._kept = (self.stdout(), self.stderr())
+                shutil.rmtree(self.logdir, ignore_errors=True)
             self._out.close()
             self._err.close()
             interrupt.untrack(self)

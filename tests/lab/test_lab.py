@@ -68,6 +68,17 @@ def test_pcapng_reader_and_comment_rewrite(tmp_path):
         pcapfile.parse(_pcapng(packets=((5, b"x"),)))
 
 
+def test_a_process_leaves_no_log_directory_of_its_own():
+    """Without a log directory of the caller's, a Process logs into a temporary one that close() removes; what it
+    wrote can still be read."""
+    p = proc.Process(["sh", "-c", "echo out; echo err >&2"], name="echo")
+    p.wait()
+    p.close()
+    assert not os.path.exists(p.logdir)
+    assert (p.stdout(), p.stderr()) == (b"out\n", b"err\n")
+    assert "err" in p.describe()
+
+
 def test_binomial_bounds_and_nth_indices():
     lo, hi = binom_bounds(400, 0.1)
     assert 10 <= lo < 40 < hi <= 75, (lo, hi)
