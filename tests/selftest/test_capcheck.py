@@ -1,9 +1,10 @@
 """wcrun.capcheck, the last step of scripts/test: it passes the captures the project writes and fails a file out
-of time order, a file it cannot read, and a run that wrote nothing. (Its judge of Wireshark's flags is
+of time order, a packet without a label, a file it cannot read, and a run that wrote nothing. (Its judge of Wireshark's flags is
 tests/e2e/test_analysis_per_side.py's, which shows it failing the two-sided files.)"""
 import os
 import pathlib
 import shutil
+import struct
 
 from lab import capture
 from wcrun import capcheck
@@ -26,6 +27,30 @@ def test_a_file_out_of_time_order_fails(tmp_path, capsys):
     assert capcheck.main(["-q", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "x.pcapng: not in time order: frame " in out and "1 out of time order" in out, out
+
+
+def _pcapng(labels):
+    """A one-interface pcapng with a packet per label, each at a later time; None: a packet without a comment."""
+    def opt(code, v):
+        return struct.pack("<HH", code, len(v)) + v + b"\0" * (-len(v) % 4)
+
+    def block(t, body):
+        return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + opt(0, b""))
+    out += block(1, struct.pack("<HHI", 1, 0, 262144) + opt(0, b""))
+    for n, label in enumerate(labels):
+        d = b"\x02" * 60
+        out += block(6, struct.pack("<IIIII", 0, 0, 1000 + n, len(d), len(d)) + d
+                     + (opt(1, label.encode()) if label else b"") + opt(0, b""))
+    return out
+
+
+def test_a_packet_without_a_label_fails(tmp_path, capsys):
+    (tmp_path / "x.pcapng").write_bytes(_pcapng(["ARP who-has", None, "ARP reply", None]))
+    assert capcheck.main(["-q", str(tmp_path)]) == 1
+    assert "x.pcapng: 2 packets without a label (frames 2, 4)" in capsys.readouterr().out
+    (tmp_path / "x.pcapng").write_bytes(_pcapng(["ARP who-has", "ARP reply"]))
+    assert capcheck.main(["-q", str(tmp_path)]) == 0
 
 
 def test_an_unreadable_file_fails(tmp_path, capsys):

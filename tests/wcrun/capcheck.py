@@ -1,5 +1,5 @@
-"""Checks the captures a run wrote as a user opening them would: every file in strict time order, and in the files
-of one capture point (<stem>.client.pcapng, <stem>.server.pcapng), no Wireshark TCP analysis flag that did not
+"""Checks the captures a run wrote as a user opening them would: every file in strict time order, every packet
+labelled, and in the files of one capture point (<stem>.client.pcapng, <stem>.server.pcapng), no Wireshark TCP analysis flag that did not
 happen on that link, judged against the two sides of <stem>.pcapng matched packet by packet (lab.analysis).
 
     python3 -m wcrun.capcheck [--since EPOCH] [-j N] [-q] PATH...
@@ -19,15 +19,21 @@ from lab import analysis, pcapfile
 SIDES = {"client": 0, "server": 1}
 
 
-def time_order(path):
-    """None when the file is in strict time order (capinfos' sense: no packet earlier than the one before), else
-    what is not."""
-    f = pcapfile.read(path)
+def time_order(f):
+    """None when the capture is in strict time order (capinfos' sense: no packet earlier than the one before),
+    else what is not."""
     for n in range(1, len(f.packets)):
         a, b = f.packets[n - 1].ts_ns, f.packets[n].ts_ns
         if b < a:
             return f"frame {n + 1} is {(a - b) / 1e6:.3f} ms earlier than frame {n}"
     return None
+
+
+def unlabelled(f):
+    """None when every packet carries the sniffer's label (a packet comment), else which do not."""
+    bare = [n for n, p in enumerate(f.packets, 1) if not p.comments]
+    return f"{len(bare)} packets without a label (frames {', '.join(map(str, bare[:5]))}" \
+           f"{', ...' if len(bare) > 5 else ''})" if bare else None
 
 
 def side_of(path):
@@ -52,12 +58,14 @@ class Checker:
         """{problems: [...], flagged: n, unjudged: reason or None} for one file."""
         out = {"problems": [], "flagged": 0, "unjudged": None}
         try:
-            bad = time_order(path)
+            f = pcapfile.read(path)
         except pcapfile.FormatError as e:
             out["problems"].append(f"unreadable: {e}")
             return out
-        if bad:
+        if (bad := time_order(f)):
             out["problems"].append(f"not in time order: {bad}")
+        if (bad := unlabelled(f)):
+            out["problems"].append(bad)
         side = side_of(path)
         if side is None:
             return out
