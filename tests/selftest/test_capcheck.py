@@ -1,6 +1,6 @@
 """wcrun.capcheck, the last step of scripts/test: it passes the captures the project writes and fails a file out
-of time order, a packet without a label, a file it cannot read, and a run that wrote nothing. (Its judge of Wireshark's flags is
-tests/e2e/test_analysis_per_side.py's, which shows it failing the two-sided files.)"""
+of time order, a packet without a label, a file it cannot read, and a run that wrote nothing. (Its judge of
+Wireshark's flags is tests/e2e/test_analysis_per_side.py's, which shows it failing the two-sided files.)"""
 import os
 import pathlib
 import shutil

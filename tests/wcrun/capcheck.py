@@ -1,6 +1,7 @@
 """Checks the captures a run wrote as a user opening them would: every file in strict time order, every packet
-labelled, and in the files of one capture point (<stem>.client.pcapng, <stem>.server.pcapng), no Wireshark TCP analysis flag that did not
-happen on that link, judged against the two sides of <stem>.pcapng matched packet by packet (lab.analysis).
+labelled, and in the files of one capture point (<stem>.client.pcapng, <stem>.server.pcapng) no Wireshark TCP
+analysis flag that did not happen on that link, judged against the two sides of <stem>.pcapng matched packet by
+packet (lab.analysis).
 
     python3 -m wcrun.capcheck [--since EPOCH] [-j N] [-q] PATH...
 
