@@ -10,7 +10,7 @@ import pytest
 
 from lab import proc
 from wcrun import paths
-from wcrun.env import LabEnv, LoopbackEnv, TargetEnv, exit_text, parse_target
+from wcrun.env import LabEnv, LoopbackEnv, TargetEnv, exit_text, parse_target, sigterm_exit_text
 from wcrun.plugin import SUT
 
 SAMPLES = paths.checkout() / "captures" / "samples"
@@ -22,6 +22,14 @@ SAMPLES = paths.checkout() / "captures" / "samples"
                                      (-signal.SIGSEGV, "was killed by SIGSEGV"), (-99, "was killed by signal 99")])
 def test_exit_text_names_the_signal_not_a_negative_status(rc, text):
     assert exit_text(rc) == text
+
+
+def test_a_server_ended_by_sigterm_itself_is_told_what_to_do():
+    """T7.2/U4.2: not 'killed by SIGTERM after SIGTERM', but what happened and what is expected."""
+    assert sigterm_exit_text(-signal.SIGTERM) == (
+        "the server was ended by the SIGTERM itself (the signal's default action, no handler): it must catch it, "
+        "close, and exit with status 0")
+    assert sigterm_exit_text(3) == "the server exited with status 3 after SIGTERM, not status 0"
 
 
 @pytest.mark.parametrize("target,udp_port,want", [

@@ -29,6 +29,14 @@ def exit_text(rc):
     return f"exited with status {rc}"
 
 
+def sigterm_exit_text(rc):
+    """What a server did on SIGTERM that is not 'exit 0', for T7.2 and U4.2."""
+    if rc == -signal.SIGTERM:
+        return ("the server was ended by the SIGTERM itself (the signal's default action, no handler): it must "
+                "catch it, close, and exit with status 0")
+    return f"the server {exit_text(rc)} after SIGTERM, not status 0"
+
+
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.$]+(?:Error|Exception|Exit)\b|Exception in thread|panic:|fatal|Segmentation)")
 
 
