@@ -16,6 +16,7 @@ import time
 import pytest
 
 from lab import proc, reap
+from lab.stopcheck import NATIVE_STOP_S, UML_STOP_S, as_from_a_terminal, native_limit, net_state, net_state_changes
 
 TESTS = pathlib.Path(__file__).resolve().parent.parent
 CHECKOUT = TESTS.parent
@@ -23,28 +24,13 @@ PY = "/usr/bin/python3"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 needs_uml = pytest.mark.skipif(not shutil.which("linux.uml"), reason="linux.uml is not installed "
                                "(apt-get install user-mode-linux kmod)")
-NATIVE_STOP_S = 2.0     # issue 16: a run stops within 2 s natively ...
-UML_STOP_S = 5.0        # ... and within 5 s inside User-Mode Linux (uml.py bounds it: STOP_GRACE_S, then kill)
 # Every test here runs on one xdist worker, one after the other (scripts/test: --dist loadgroup): a UML boot
 # beside a native stop would measure the boot.
 pytestmark = pytest.mark.xdist_group("lab-interrupt")
 
 
-def native_limit():
-    """NATIVE_STOP_S, stretched (at most twice) when the machine runs more than it has cores for: a stop is a
-    few hundred milliseconds of CPU (teardown, pytest's exit) that a loaded machine hands out slower."""
-    load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return NATIVE_STOP_S * min(2.0, max(1.0, load)), load
-
-
 def alive(pid):
     return not reap._gone(pid)
-
-
-def _as_from_a_terminal():
-    """A shell gives a foreground job SIGINT at its default; a job started with `&` by a non-interactive shell
-    (nohup ./scripts/test &, say) inherits it ignored, and a run that ignores Ctrl-C is not what is tested."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Subject:
@@ -64,8 +50,9 @@ class Subject:
         with open(self.log, "wb") as out:
             self.p = subprocess.Popen(argv, cwd=CHECKOUT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                      preexec_fn=_as_from_a_terminal)
-        self.mark = reap.owner_id(self.p.pid)
+                                      preexec_fn=as_from_a_terminal)
+        self.uml = uml
+        self.owners = {reap.owner_id(self.p.pid)}
         self.state = None
 
     def output(self):
@@ -78,6 +65,8 @@ class Subject:
             return self.state_file.exists()
         proc.poll_until(up, timeout, what="the blocking scenario up and capturing")
         self.state = json.loads(self.state_file.read_text())
+        if not self.uml:    # the pytest process that runs the scenario (an xdist worker's mark is its own)
+            self.owners.add(reap.owner_id(self.state["pid"]))
         return self.state
 
     def signal_group(self, sig):
@@ -115,8 +104,7 @@ class Subject:
 
     def marked_left(self):
         """Processes marked as started by the subject or by the subject's own children (the lab's)."""
-        owners = {self.mark, reap.owner_id(self.state["pid"])} if self.state else {self.mark}
-        return [(p["comm"], p["pid"]) for p in reap.processes() if p["owner"] in owners]
+        return [(p["comm"], p["pid"]) for p in reap.processes() if p["owner"] in self.owners]
 
     def capture(self):
         """(complete file exists, .partial left, .interrupted kept)."""
@@ -144,15 +132,25 @@ def subject(tmp_path, bins):
 @pytest.mark.parametrize("sig,xdist", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
                          ids=["SIGINT", "SIGTERM", "SIGTERM-xdist"])
 def test_interrupt_stops_the_run_and_tears_down(subject, sig, xdist):
+    before = net_state()
     s = subject(pytest_args=["-n", "1"] if xdist else [])
     s.wait_up(60)
     rc, took = s.signal_group(sig)
+    assert_stopped_and_torn_down(s, rc, took, sig.name, before)
+
+
+def assert_stopped_and_torn_down(s, rc, took, what, net_before):
+    """pytest's status for an interrupted run, within the native bound; teardown ran before pytest exited
+    (nothing to wait for): no namespace or process, the host's qdiscs and rules as before, the capture whole
+    and its record saying "interrupted"."""
     assert rc == 2, f"pytest's status for an interrupted run is 2, got {rc}\n{s.output()}"
     limit, load = native_limit()
-    assert took < limit, (f"stopped {took:.2f} s after {sig.name}, expected < {limit:.1f} s "
+    assert took < limit, (f"stopped {took:.2f} s after {what}, expected < {limit:.1f} s "
                           f"({NATIVE_STOP_S} s at a load of {load:.1f} per core)")
-    # Teardown ran before pytest exited: nothing to wait for.
-    assert s.namespaces_left() == [] and s.processes_left() == [], (s.namespaces_left(), s.processes_left())
+    left = (s.namespaces_left(), s.processes_left(), s.marked_left())
+    assert left == ([], [], []), f"left (namespaces, server/sniffer, marked processes): {left}\n{s.output()}"
+    changed = net_state_changes(net_before, net_state())
+    assert not changed, f"the host's qdiscs or iptables rules changed: {changed}"
     assert s.capture() == (True, False, False), f"capture (complete, .partial, .interrupted): {s.capture()}"
     rec = json.loads(pathlib.Path(s.state["capture"]).with_suffix(".json").read_text())
     assert rec["outcome"] == "interrupted", rec["outcome"]
