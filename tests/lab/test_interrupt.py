@@ -5,6 +5,7 @@ with packets in it, that waits until it is signalled. It runs in its own session
 gets the signal on its whole process group, as a terminal's Ctrl-C or a CI job's cancel sends it.
 """
 import contextlib
+import errno
 import json
 import os
 import pathlib
@@ -36,12 +37,15 @@ def alive(pid):
 class Subject:
     """blocking_scenario.py under pytest (natively or through uml.py run), in its own session."""
 
-    def __init__(self, tmp_path, bins, uml=False, pytest_args=()):
+    def __init__(self, tmp_path, bins, uml=False, pytest_args=(), slow_stop=False):
         self.dir = tmp_path
         self.state_file = tmp_path / "state.json"
         self.captures = tmp_path / "captures"
         env = {**os.environ, "WIRECHECK_VICTIM_STATE": str(self.state_file),
                "WIRECHECK_CAPTURES": str(self.captures), "WIRECHECK_BIN": str(pathlib.Path(bins["sniffer"]).parent)}
+        if slow_stop:   # blocking_scenario.py's process that holds the teardown until release() opens the FIFO
+            os.mkfifo(tmp_path / "release")
+            env["WIRECHECK_VICTIM_SLOW_STOP"] = str(tmp_path)
         argv = [PY, "-m", "pytest", "tests/lab/blocking_scenario.py", "-p", "no:cacheprovider", "-q",
                 *pytest_args]
         if uml:
@@ -69,10 +73,27 @@ class Subject:
             self.owners.add(reap.owner_id(self.state["pid"]))
         return self.state
 
-    def signal_group(self, sig):
-        """Signals the subject's process group; returns (exit status, seconds until it ended)."""
+    def release(self):
+        """Lets blocking_scenario.py's slow process stop (slow_stop=True): opens the FIFO that it waits on, once
+        it has opened it (a moment after it said it is stopping)."""
+        def opened():
+            try:
+                return os.open(self.dir / "release", os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:      # ENXIO: nobody reads it yet
+                    raise
+                return None
+        fd = proc.poll_until(opened, 5, what="the slow process waiting for its release")
+        os.write(fd, b"\n")
+        os.close(fd)
+
+    def signal_group(self, sig, release=False):
+        """Signals the subject's process group (then, with release, lets its slow process stop); returns (exit
+        status, seconds until it ended)."""
         t0 = time.monotonic()
         os.killpg(self.p.pid, sig)
+        if release:
+            self.release()
         try:
             rc = self.p.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -154,6 +175,25 @@ def assert_stopped_and_torn_down(s, rc, took, what, net_before):
     assert s.capture() == (True, False, False), f"capture (complete, .partial, .interrupted): {s.capture()}"
     rec = json.loads(pathlib.Path(s.state["capture"]).with_suffix(".json").read_text())
     assert rec["outcome"] == "interrupted", rec["outcome"]
+
+
+@pytest.mark.lab
+@needs_root
+def test_a_second_ctrl_c_while_the_lab_cleans_up_leaves_nothing(subject):
+    """lab.interrupt: only the first signal interrupts. A second Ctrl-C while the lab tears down (an impatient
+    user) is said and ignored: cutting the teardown short is what would leave a mess."""
+    before = net_state()
+    s = subject(slow_stop=True)
+    s.wait_up(60)
+    os.killpg(s.p.pid, signal.SIGINT)
+    # The topology's teardown stops the slow process first, and waits for it: the lab is cleaning up.
+    proc.poll_until(lambda: (s.dir / "stopping").exists() or s.p.poll() is not None, 10,
+                    what="the lab's teardown under way")
+    assert s.p.poll() is None, f"the subject ended before its teardown was held ({s.p.returncode}):\n{s.output()}"
+    rc, took = s.signal_group(signal.SIGINT, release=True)
+    assert_stopped_and_torn_down(s, rc, took, "the second SIGINT", before)
+    assert "SIGINT again: already stopping" in s.log.read_text(errors="replace"), \
+        f"the subject did not say it saw the second SIGINT:\n{s.output()}"
 
 
 @pytest.mark.lab
