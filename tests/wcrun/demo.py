@@ -20,10 +20,13 @@ import argparse
 import concurrent.futures
 import itertools
 import json
+import os
 import pathlib
 import queue
+import select
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +34,7 @@ import threading
 import time
 
 
-from lab import capture as lab_capture, ledger as lab_ledger, netem, netns, pcapfile, proc, socktable, uml
+from lab import capture as lab_capture, interrupt, ledger as lab_ledger, netem, netns, pcapfile, proc, socktable, uml
 from wcrun import paths
 
 PY = "/usr/bin/python3"
@@ -197,8 +200,35 @@ def progress(done, total, t0, text):
     print(line, file=sys.stderr, flush=True)
 
 
+class Stopping:
+    """stop(): whether the collection is being stopped, as its worker threads can tell at once. A signal to the
+    process (whose children, the clients, got it too: their cells fail at once) shows on the wakeup fd when it
+    arrives, before the main thread runs the handler that raises KeyboardInterrupt; `event` is set then. Made
+    and closed in one thread: only the main thread has the wakeup fd (elsewhere, the event alone)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.r, self.w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.main = threading.current_thread() is threading.main_thread()
+        self.old = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False) if self.main else None
+
+    def __call__(self):
+        return self.event.is_set() or bool(select.select([self.r], [], [], 0)[0])
+
+    def close(self):
+        if self.main:
+            signal.set_wakeup_fd(self.old)
+        os.close(self.r)
+        os.close(self.w)
+
+
 def collect(outdir, n, cells, jobs, bins):
-    """Runs every cell, `jobs` topologies at a time; writes <cell>.pcapng and <cell>.run.json into outdir."""
+    """Runs every cell, `jobs` topologies at a time; writes <cell>.pcapng and <cell>.run.json into outdir.
+
+    Interrupted (SIGINT, SIGTERM: KeyboardInterrupt, lab.interrupt), no cell starts or runs again, the cells
+    under way end (their clients got the signal too), every topology is torn down with its capture complete,
+    and KeyboardInterrupt goes on."""
+    interrupt.install()     # here, in the main thread: the workers' threads cannot
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     for f in itertools.chain(outdir.glob("*.pcapng"), outdir.glob("*.run.json")):
@@ -210,6 +240,7 @@ def collect(outdir, n, cells, jobs, bins):
     lock = threading.Lock()
     t0 = time.monotonic()
     state = {"done": 0, "errors": []}
+    stop = Stopping()
 
     def work():
         try:
@@ -219,7 +250,7 @@ def collect(outdir, n, cells, jobs, bins):
                 state["errors"].append(f"topology: {e}")
             return
         try:
-            while True:
+            while not stop():
                 try:
                     c = todo.get_nowait()
                 except queue.Empty:
@@ -228,6 +259,8 @@ def collect(outdir, n, cells, jobs, bins):
                     try:
                         rec = w.run(c)
                     except Exception as e:   # once more: a shared checkout's rebuild can swap a binary
+                        if stop():      # it failed because its client got the signal: no second try
+                            raise
                         print(f"reliability demo: {c['cell']} failed ({str(e).splitlines()[0][:100]}); "
                               "running it again", file=sys.stderr, flush=True)
                         rec = w.run(c)
@@ -247,8 +280,16 @@ def collect(outdir, n, cells, jobs, bins):
     threads = [threading.Thread(target=work, name=f"demo-{i}") for i in range(max(1, min(jobs, len(cells))))]
     for th in threads:
         th.start()
-    for th in threads:
-        th.join()
+    try:
+        for th in threads:
+            th.join()
+    except KeyboardInterrupt:
+        stop.event.set()
+        for th in threads:
+            th.join()
+        raise
+    finally:
+        stop.close()
     took = time.monotonic() - t0
     meta = {"n": n, "cells": len(cells), "jobs": jobs, "collect_s": round(took, 1), "kernel": uml.kernel_info(),
             "errors": state["errors"]}
@@ -584,9 +625,23 @@ def run_collect(args):
         return collect(rdir, args.n, args.cells, args.jobs, bins_paths())
     argv = [PY, str(paths.uml_py()), "run", "--", PY, str(pathlib.Path(__file__).resolve()),
             "collect"] + collect_args(args)
-    r = subprocess.run(argv, cwd=paths.PYROOT)
-    if r.returncode != 0:
-        raise RuntimeError(f"reliability demo: collecting inside User-Mode Linux failed (exit {r.returncode})")
+    # A capture that uml.py (or its warden) finds unfinished after killing UML is kept or removed there.
+    p = subprocess.Popen(argv, cwd=paths.PYROOT, env={**os.environ, "WIRECHECK_CAPTURES": str(args.out)})
+    try:
+        rc = p.wait()
+    except KeyboardInterrupt:
+        # Not subprocess.run's kill after 0.25 s: uml.py got the signal too (a terminal's Ctrl-C or a CI cancel
+        # reaches our process group) and stops the command inside, which completes its captures; it kills UML
+        # after uml.STOP_GRACE_S. Only if this process alone was signalled is it killed here (its warden then
+        # cleans up, and keeps or removes the captures left open).
+        try:
+            p.wait(timeout=uml.STOP_GRACE_S + 2)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+    if rc != 0:
+        raise RuntimeError(f"reliability demo: collecting inside User-Mode Linux failed (exit {rc})")
     return json.loads((rdir / "collect.json").read_text())
 
 
