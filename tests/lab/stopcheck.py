@@ -1,14 +1,17 @@
 """What the tests that stop a run hold it to (issue 16): how long the stop may take, and that the host is left
-as it was: the root namespace's qdiscs and firewall rules unchanged (the lab's own are inside its namespaces,
-and go with them)."""
+as it was: no process, namespace, UML instance or UML run directory of the run, and the root namespace's
+qdiscs and firewall rules unchanged (the lab's own are inside its namespaces, and go with them)."""
 import os
 import re
 import shutil
 import signal
 import subprocess
 
+from . import reap
+
 NATIVE_STOP_S = 2.0     # issue 16: a run stops within 2 s natively ...
 UML_STOP_S = 5.0        # ... and within 5 s inside User-Mode Linux (uml.py bounds it: STOP_GRACE_S, then kill)
+RUN_ENV = "WIRECHECK_RUN_PID"   # the main job's mark: every process of a run carries its runner's pid
 # The root namespace's traffic control and firewall, each iptables variant that is installed.
 NET_STATE_ARGV = (["tc", "qdisc", "show"], ["iptables-save"], ["ip6tables-save"], ["iptables-legacy-save"],
                   ["ip6tables-legacy-save"])
@@ -53,3 +56,23 @@ def net_state_changes(before, after):
             out[cmd] = {"status": (b[0], a[0]), "new": [x for x in a[1] if x not in b[1]],
                         "gone": [x for x in b[1] if x not in a[1]]}
     return out
+
+
+def run_processes(run_pid):
+    """[(pid, name)] of the processes that carry the main job's mark of the run whose runner is run_pid."""
+    mark = f"{RUN_ENV}={run_pid}\0".encode()
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and mark in (reap._read(f"/proc/{d}/environ") or b"") and not reap._gone(int(d)):
+            found.append((int(d), (reap._read(f"/proc/{d}/comm", "r") or "?").strip()))
+    return found
+
+
+def owned_by(pids):
+    """{"namespaces": [...], "UML run directories": [...]} that processes among `pids` own (lab.reap's names
+    carry their owner's pid). What a stopped run left, given the pids of its processes seen while it ran:
+    another run's, even a dead one's, is not this run's."""
+    pids = set(pids)
+    dirs = [d for d, mark in reap.uml_run_dirs().items() if (reap.parse_owner(mark) or (None,))[0] in pids]
+    return {"namespaces": sorted(n for n, pid in reap.namespaces().items() if pid in pids),
+            "UML run directories": sorted(dirs)}

@@ -261,6 +261,7 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     cleanup(quiet=True)
     intr = Interrupt()
+    versions = runinfo.Versions()   # asked now, read with the report: a stopped run does not wait for tshark
     results, stages = [], []
     complete = not (a.keyword or a.no_netem)
     plan = [("target", "not netem", "native")] if a.target else [("native", "not netem", "native")]
@@ -276,6 +277,7 @@ def main(argv):
         ran += collected
         stages.append({"name": name, "where": where, "seconds": round(took, 1), "scenarios": len(r)})
     if not ran and not intr.signum:
+        versions.read(wait=False)
         print(f"conformance: no scenario matches -k {a.keyword!r} (see --list)", file=sys.stderr)
         if not a.out:
             shutil.rmtree(out)      # the directory this run made holds nothing but empty results
@@ -291,7 +293,7 @@ def main(argv):
     # each two-sided capture and its one-side files, which the report links too
     cited = [q for c in rep["clauses"] for p in c["captures"] for q in (p, *side_paths(p).values())]
     rep["run"] = runinfo.run_object(started, runinfo.utc_now(), sut_desc, stages, out, cited, complete,
-                                    interrupted=intr.name,
+                                    versions.read(wait=not intr.signum), interrupted=intr.name,
                                     selection={"k": a.keyword, "no_netem": a.no_netem} if not complete else None,
                                     repeat=a.repeat)
     status, headline = run_status(rep["clauses"], complete=complete)

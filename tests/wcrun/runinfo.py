@@ -88,6 +88,44 @@ def _git(*args):
     return (_out(["git", *args], cwd=top) or None) if top else None
 
 
+class Versions:
+    """What the report's "run" object says about the code and the tools: the commit, `git describe` and
+    tshark's version. The commands start with the run and are read when its report is written: tshark alone
+    takes seconds to start on a loaded machine, and a stopped run must not wait for it (issue 16: it stops
+    within 2 s)."""
+
+    ANSWER_S = 20       # how long an answer may take when the run was not stopped
+
+    def __init__(self):
+        top = paths.checkout()
+        cmds = {"tshark": (["tshark", "--version"], None)}
+        if top:
+            cmds["commit"] = (["git", "rev-parse", "HEAD"], top)
+            cmds["describe"] = (["git", "describe", "--always", "--dirty"], top)
+        self.procs = {}
+        for name, (argv, cwd) in cmds.items():
+            try:
+                self.procs[name] = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.DEVNULL, text=True)
+            except OSError:     # not installed: the report says null
+                pass
+
+    def read(self, wait=True):
+        """{"commit", "describe", "tshark": the first line of each answer, or None}. Without wait (a stopped
+        run), a command that has not answered yet is killed and its answer is None. Reads once."""
+        out = {"commit": None, "describe": None, "tshark": None}
+        for name, p in self.procs.items():
+            try:
+                text = p.communicate(timeout=self.ANSWER_S if wait else 0)[0]
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                continue
+            out[name] = (text.strip().splitlines() or [None])[0] if p.returncode == 0 else None
+        self.procs = {}
+        return out
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -96,9 +134,9 @@ def sha256(path):
     return h.hexdigest()
 
 
-def run_object(started, finished, sut, stages, out_dir, cited, complete, interrupted=None, selection=None,
-               repeat=1):
-    """The report's "run" object. cited: capture paths the report links."""
+def run_object(started, finished, sut, stages, out_dir, cited, complete, versions, interrupted=None,
+               selection=None, repeat=1):
+    """The report's "run" object. cited: capture paths the report links; versions: Versions.read()'s answer."""
     captures = {}
     for p in sorted(set(cited)):
         path = pathlib.Path(p)
@@ -108,12 +146,12 @@ def run_object(started, finished, sut, stages, out_dir, cited, complete, interru
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "duration_s": round((finished - started).total_seconds(), 1),
-        "commit": _git("rev-parse", "HEAD"),
-        "describe": _git("describe", "--always", "--dirty") or paths.installed_version(),
+        "commit": versions["commit"],
+        "describe": versions["describe"] or paths.installed_version(),
         "host_kernel": platform.release(),
         "uml": any(s.get("where") == "uml" for s in stages),
         "stages": stages,
-        "tshark": (_out(["tshark", "--version"]).splitlines() or [None])[0],
+        "tshark": versions["tshark"],
         "python": platform.python_version(),
         "commands": {k: v for k, v in sut.items() if k not in ("reference",)},
         "reference": bool(sut.get("reference")),
