@@ -76,3 +76,9 @@ def owned_by(pids):
     dirs = [d for d, mark in reap.uml_run_dirs().items() if (reap.parse_owner(mark) or (None,))[0] in pids]
     return {"namespaces": sorted(n for n, pid in reap.namespaces().items() if pid in pids),
             "UML run directories": sorted(dirs)}
+
+
+def state(pid):
+    """The process's state letter (R, S, T for stopped, Z...), or None when it is gone."""
+    st = reap._read(f"/proc/{pid}/stat")
+    return st[st.rindex(b")") + 2:][:1].decode() if st else None

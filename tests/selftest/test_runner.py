@@ -189,13 +189,16 @@ class Stopped:
         return f"exit {self.rc} {self.took:.2f} s after the signal\n{self.text[-3000:]}"
 
 
-def interrupt_when(p, ready, what, sig=signal.SIGINT):
-    """Once ready() (polled), sends sig to the run's group; returns Stopped."""
+def interrupt_when(p, ready, what, sig=signal.SIGINT, resume=False):
+    """Once ready() (polled), sends sig to the run's group, then SIGCONT when resume (a run that stopped itself,
+    WIRECHECK_STOP_AT); returns Stopped."""
     proc.poll_until(lambda: ready() or p.poll() is not None, timeout=300, what=what)
     assert p.poll() is None, f"the run ended before it could be interrupted ({what})"
     pids = [p.pid] + [pid for pid, _ in stopcheck.run_processes(p.pid)]
     t0 = time.monotonic()
     os.killpg(p.pid, sig)      # what a terminal's Ctrl-C (or a CI cancel) sends: the whole group
+    if resume:
+        os.killpg(p.pid, signal.SIGCONT)
     p.wait(timeout=60)
     return Stopped(p, time.monotonic() - t0, p.log.read_text(errors="replace"), pids)
 
@@ -250,6 +253,21 @@ def test_an_interrupted_run_stops_promptly_reports_it_and_leaves_nothing(tmp_pat
     rep = assert_interrupted(st, sig, out, stopcheck.NATIVE_STOP_S, before)
     assert any(c["verdict"] == "not run" for c in rep["clauses"]), "nothing was left not run?"
     assert paths.captures().joinpath("latest").resolve() != out.resolve()
+
+
+@INTERRUPTS
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_the_report_is_written(tmp_path, runs, sig):
+    """Every stage done, the runner at the report (it stops itself there: WIRECHECK_STOP_AT): the signal stops
+    the figures, and the report keeps the verdicts of what ran, marked interrupted."""
+    out = tmp_path / "run"
+    before = stopcheck.net_state()
+    p = runs(out, "--no-demo", "--no-netem", "-j", "1", "-k", "seed_session", env={"WIRECHECK_STOP_AT": "report"})
+    st = interrupt_when(p, lambda: stopcheck.state(p.pid) == "T", "the runner stopped at the report", sig,
+                        resume=True)
+    rep = assert_interrupted(st, sig, out, stopcheck.NATIVE_STOP_S, before)
+    assert "pass" in {c["verdict"] for c in rep["clauses"]}, [(c["id"], c["verdict"]) for c in rep["clauses"]]
+    assert not rep.get("ladders") and not list(out.glob("*.ladder.svg")), "figures drawn for a stopped run"
 
 
 @INTERRUPTS

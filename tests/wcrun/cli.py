@@ -97,7 +97,8 @@ def parse_args(argv):
 
 class Interrupt:
     """SIGINT/SIGTERM to the runner: forwarded to the running stage's process group, remembered, and no new
-    stage starts. The stage gets `grace` seconds to tear down, then SIGKILL."""
+    stage starts. The stage gets `grace` seconds to tear down, then SIGKILL. Work in this process (the
+    demonstration, the report's figures: `in_python`) stops where it is; the report is then written whole."""
 
     def __init__(self):
         self.signum = None
@@ -289,6 +290,9 @@ def main(argv):
     complete = complete and not intr.signum
     demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
     demo_ok = not demo_ran or run_demo(a, out, stages, intr)
+    figs = draw_figures(results, out, intr, lesson=complete)
+    # From here on a signal is only noted: the report is written whole, and says whether the run was stopped
+    # before it. One that comes later is too late to change it: the run ends as its report says.
     complete = complete and not intr.signum
     # each two-sided capture and its one-side files, which the report links too
     cited = [q for c in rep["clauses"] for p in c["captures"] for q in (p, *side_paths(p).values())]
@@ -308,10 +312,7 @@ def main(argv):
     rep["status"], rep["headline"] = status, headline
     rep["conforms"] = status == EXIT["conforms"]
     if not intr.signum:
-        from wcrun import figures
-        rep["ladders"] = figures.draw_all(results, out)
-        if complete:
-            rep["lesson"] = figures.lesson_page(out)
+        rep.update(figs)
     write_report(rep, out, with_demo=demo_ran)
     if a.junit:
         ci.junit(rep, a.junit)
@@ -321,6 +322,33 @@ def main(argv):
     if status == EXIT["conforms"] and not demo_ok:
         return EXIT["fails"]
     return status
+
+
+def stop_here(phase):
+    """WIRECHECK_STOP_AT=PHASE: the runner stops itself (SIGSTOP) on reaching PHASE ("report": it starts
+    writing the report), until SIGCONT. A test can then signal a run that is certainly there."""
+    if os.environ.get("WIRECHECK_STOP_AT") == phase:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def draw_figures(results, out, intr, lesson):
+    """The report's figures: the ladders, and the lesson page when `lesson` (a complete run). The first step of
+    writing the report, and the only long one (seconds for a large run): a signal stops it where it is, and an
+    interrupted run gets none. Returns the report's keys for them ({} when interrupted)."""
+    try:
+        intr.in_python = True       # a signal from here on raises KeyboardInterrupt ...
+        stop_here("report")
+        if intr.signum:             # ... and one before was noted
+            return {}
+        from wcrun import figures
+        figs = {"ladders": figures.draw_all(results, out)}
+        if lesson:
+            figs["lesson"] = figures.lesson_page(out)
+        return figs
+    except KeyboardInterrupt:
+        return {}
+    finally:
+        intr.in_python = False
 
 
 def run_demo(a, out, stages, intr):
