@@ -102,6 +102,7 @@ class Interrupt:
 
     def __init__(self):
         self.signum = None
+        self.since = None       # when the first signal came (time.monotonic())
         self.child = None
         self.in_python = False
         signal.signal(signal.SIGINT, self.handle)
@@ -111,12 +112,10 @@ class Interrupt:
         first = self.signum is None
         self.signum = self.signum or signum
         if first:
+            self.since = time.monotonic()
             print(f"\nconformance: {signal.Signals(signum).name}: stopping the run", file=sys.stderr, flush=True)
         if self.child is not None and self.child.poll() is None:
-            try:
-                os.killpg(self.child.pid, signum)
-            except ProcessLookupError:
-                pass
+            self._signal_child(signum)
         elif first and self.in_python:
             # Work in this process (the demonstration): stop it where it is; its own clean-up runs.
             raise KeyboardInterrupt
@@ -128,20 +127,32 @@ class Interrupt:
     def exit_status(self):
         return EXIT["sigint"] if self.signum == signal.SIGINT else EXIT["sigterm"]
 
+    def _signal_child(self, signum):
+        try:
+            os.killpg(self.child.pid, signum)
+        except ProcessLookupError:
+            pass
+
     def wait(self, p, grace):
-        """Waits for the stage; after an interrupt at most `grace` seconds, then kills its group."""
+        """Waits for the stage. Once interrupted, it has `grace` seconds from the signal to tear down, then its
+        group is killed (the lab's wardens clean up after a stage killed in its teardown)."""
         self.child = p
         try:
-            while True:
+            if self.signum is not None:     # it came after the stage started, before it was ours to signal
+                self._signal_child(self.signum)
+                self.since = time.monotonic()
+            while self.signum is None:
                 try:
-                    return p.wait(timeout=0.2 if self.signum is None else grace)
+                    return p.wait(timeout=0.2)
                 except subprocess.TimeoutExpired:
-                    if self.signum is not None:
-                        try:
-                            os.killpg(p.pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                        return p.wait()
+                    pass
+            try:
+                return p.wait(timeout=max(0.0, self.since + grace - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"conformance: the stage did not stop within {grace} s; killed it (the lab's wardens clean up "
+                      "after it)", file=sys.stderr, flush=True)
+                self._signal_child(signal.SIGKILL)
+                return p.wait()
         finally:
             self.child = None
 
