@@ -82,3 +82,15 @@ def state(pid):
     """The process's state letter (R, S, T for stopped, Z...), or None when it is gone."""
     st = reap._read(f"/proc/{pid}/stat")
     return st[st.rindex(b")") + 2:][:1].decode() if st else None
+
+
+def session_processes(sid):
+    """[(pid, name)] of the live processes of session sid: all of a job started in a session of its own."""
+    found = []
+    for d in os.listdir("/proc"):
+        st = reap._read(f"/proc/{d}/stat") if d.isdigit() else None
+        if st:
+            rest = st[st.rindex(b")") + 2:].split()
+            if int(rest[3]) == sid and rest[0] != b"Z":
+                found.append((int(d), st[st.index(b"(") + 1:st.rindex(b")")].decode(errors="replace")))
+    return found

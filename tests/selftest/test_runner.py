@@ -330,3 +330,40 @@ def test_ctrl_c_in_the_demonstration_stops_it(tmp_path, runs):
     assert "demonstration was interrupted" in st.text, st
     # linux.uml among the processes: every one carries the run's mark
     wait_nothing_left(st, out, "nothing of the demonstration left", before)
+
+@INTERRUPTS
+def test_ctrl_c_stops_scripts_test(tmp_path):
+    """scripts/test's trap: Ctrl-C (SIGINT to its process group) stops the step that runs, then the script, with
+    130. scripts/test has no option to run fewer steps, and its first pytest step comes after a build, the unit
+    tests and a sanitizer build; so the step interrupted is its first, the build, made long (and the checkout's
+    build/ left alone) by building into an empty directory (WIRECHECK_BUILD_DIR): a step that is certainly
+    running, whose processes must all end with it."""
+    log = tmp_path / "test.log"
+    before = stopcheck.net_state()
+    with open(log, "wb") as f:
+        p = subprocess.Popen([str(ROOT / "scripts" / "test")], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                             env={**os.environ, "WIRECHECK_BUILD_DIR": str(tmp_path / "build")},
+                             start_new_session=True, preexec_fn=stopcheck.as_from_a_terminal)
+    try:
+        def building():
+            return "== build" in log.read_text() and any(n == "cmake" for _, n in stopcheck.session_processes(p.pid))
+        proc.poll_until(lambda: building() or p.poll() is not None, timeout=120, what="scripts/test building")
+        assert p.poll() is None, f"scripts/test ended before its build ({p.returncode}):\n{log.read_text()[-3000:]}"
+        t0 = time.monotonic()
+        os.killpg(p.pid, signal.SIGINT)
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            rc = "none: still running 30 s after SIGINT"
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    text = log.read_text()[-3000:]
+    assert rc == 130 and "== interrupted (SIGINT)" in text, f"exit {rc}:\n{text}"
+    limit, load = stopcheck.native_limit()
+    assert took < limit, f"stopped {took:.2f} s after SIGINT, expected < {limit:.1f} s (load {load:.1f} per core)"
+    left = stopcheck.session_processes(p.pid)
+    assert not left, f"processes of scripts/test left: {left}"
+    assert_net_state(before)
