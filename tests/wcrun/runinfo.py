@@ -136,9 +136,10 @@ def sha256(path):
 
 def run_object(started, finished, sut, stages, out_dir, cited, complete, versions, interrupted=None,
                selection=None, repeat=1):
-    """The report's "run" object. cited: capture paths the report links; versions: Versions.read()'s answer."""
+    """The report's "run" object. cited: capture paths (str or Path) the report links; versions:
+    Versions.read()'s answer."""
     captures = {}
-    for p in sorted(set(cited)):
+    for p in sorted({str(p) for p in cited}):
         path = pathlib.Path(p)
         if path.exists():
             captures[os.path.relpath(path, out_dir)] = sha256(path)
