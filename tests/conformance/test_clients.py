@@ -20,8 +20,7 @@ def replies(stdout, prefix):
 
 def run(env, sut, part, port, data, timeout=30, extra=""):
     """Runs the client under test (its template, then `extra` options) with data on its standard input."""
-    cmd = sut.command(part, host=env.server_host(), port=port) + (f" {extra}" if extra else "")
-    r = env.run_client(["sh", "-c", f"exec {cmd}"], data=data, timeout=timeout)
+    r = env.run_client(sut.argv(part, host=env.server_host(), port=port, extra=extra), data=data, timeout=timeout)
     clause = {"tcp-client": "C1", "udp-client": "C2"}[part]
     assert r.returncode is not None, \
         f"{clause}: the client did not exit within {timeout} s (it hangs); it printed {r.stdout[-80:]!r}"

@@ -75,8 +75,8 @@ def test_interop_tcp(env, sut, evidence):
     port = env.start("tcp")
     runs = []
     for name, what, data in TCP_WORKLOAD:
-        cmd = sut.command("tcp-client", host=env.server_host(), port=port)
-        runs.append((name, what, data, env.run_client(["sh", "-c", f"exec {cmd}"], data=data, timeout=TIMEOUT)))
+        argv = sut.argv("tcp-client", host=env.server_host(), port=port)
+        runs.append((name, what, data, env.run_client(argv, data=data, timeout=TIMEOUT)))
     conns = streams.tcp_conns(env.wire().path, port, "server")
     items = []
     for i, (name, what, data, r) in enumerate(runs):
@@ -136,8 +136,8 @@ def test_interop_udp(env, sut, evidence):
     items = []
     seen_req = seen_rep = 0
     for name, what, lines in UDP_WORKLOAD:
-        cmd = sut.command("udp-client", host=env.server_host(), port=port)
-        r = env.run_client(["sh", "-c", f"exec {cmd}"], data=b"\n".join(lines) + b"\n", timeout=TIMEOUT)
+        argv = sut.argv("udp-client", host=env.server_host(), port=port)
+        r = env.run_client(argv, data=b"\n".join(lines) + b"\n", timeout=TIMEOUT)
         items.append({"item": name, "what": what, "lines": lines, "r": r})
     reqs, reps = streams.udp_datagrams(env.wire().path, port, "server")
     for it in items:

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,6 +105,20 @@ def test_target_with_a_udp_port_of_its_own(tmp_path, loopback_reference):
         assert named in (out / page).read_text(), f"{page} does not name the target ({named!r})"
     # At the application level only: no capture is cited, none written.
     assert not rep["run"]["captures_sha256"] and not list(out.glob("*.pcapng")), sorted(os.listdir(out))
+
+
+def test_a_relative_command_runs_from_where_the_user_is(tmp_path):
+    """--tcp-server-cmd 'python3 my_server.py {port}' from the server's own folder: the command runs there, not
+    from the scenarios' directory where the runner's stages run."""
+    (tmp_path / "mine").mkdir()
+    shutil.copy(ROOT / "tests/selftest/student/fixed_tcp.py", tmp_path / "mine" / "my_server.py")
+    out = tmp_path / "run"
+    r = subprocess.run([CONFORMANCE, "--tcp-server-cmd", "/usr/bin/python3 my_server.py {port}", "--no-netem",
+                        "--no-demo", "-k", "seed_session", "--out", str(out)], cwd=tmp_path / "mine",
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 3, r.stdout[-3000:] + r.stderr[-2000:]
+    got = {c["id"]: c["verdict"] for c in json.loads((out / "report.json").read_text())["clauses"]}
+    assert (got["T2"], got["T3"]) == ("pass", "pass"), got
 
 
 def test_a_partial_run_never_replaces_the_last_full_report(tmp_path, copy_checkout, loopback_reference):

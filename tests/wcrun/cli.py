@@ -157,8 +157,14 @@ class Interrupt:
             self.child = None
 
 
+# The directory the user ran the runner in: the commands under test run from there (a relative path in
+# --tcp-server-cmd means what it meant to the user), though the stages run from the scenarios' directory.
+USER_CWD = os.getcwd()
+
+
 def stage_env(out):
     env = dict(os.environ)
+    env.setdefault("WIRECHECK_SUT_CWD", USER_CWD)
     env["WIRECHECK_CAPTURES"] = str(out)
     env["PYTHONPATH"] = str(paths.PYROOT) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

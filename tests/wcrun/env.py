@@ -219,7 +219,8 @@ class LabEnv(Env):
 
     def _spawn(self, kind, port):
         cmd = self.sut.command(f"{kind}-server", host=self.server_host(4), port=port)
-        p = self.topo.server.spawn(["sh", "-c", f"exec {cmd}"], name=f"{kind}-server")
+        p = self.topo.server.spawn(self.sut.argv(f"{kind}-server", host=self.server_host(4), port=port),
+                                   name=f"{kind}-server")
         self.servers[kind] = p
         if kind == "tcp":
             # Listening, read from the namespace's socket table: a probe connection could itself be what
@@ -383,7 +384,8 @@ class LoopbackEnv(Env):
     def _spawn(self, kind):
         port = proc.free_port(socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
         cmd = self.sut.command(f"{kind}-server", host="127.0.0.1", port=port)
-        p = proc.Process(["sh", "-c", f"exec {cmd}"], name=f"{kind}-server", logdir=self.logdir)
+        p = proc.Process(self.sut.argv(f"{kind}-server", host="127.0.0.1", port=port), name=f"{kind}-server",
+                         logdir=self.logdir)
         self.servers[kind], self.ports[kind] = p, port
 
         def ready():

@@ -1,8 +1,10 @@
 """pytest plugin: the implementation-under-test options, the judge that records a verdict per clause, and the
 collection of per-scenario results (for the runner, and for the report when pytest is run directly)."""
 import json
+import os
 import pathlib
 import re
+import shlex
 
 import pytest
 
@@ -79,6 +81,13 @@ class SUT:
     def command(self, part, host, port):
         """The part's command; the reference's when the part is not under test (it is then a peer)."""
         return (self.cmds[part] or self.reference[part]).format(host=host, port=port)
+
+    def argv(self, part, host, port, extra=""):
+        """The part's command (then `extra` options) as an argv for sh, run from the directory the user ran the
+        runner in (WIRECHECK_SUT_CWD), so that a relative path in a command means what it meant there."""
+        cmd = self.command(part, host, port) + (f" {extra}" if extra else "")
+        cwd = os.environ.get("WIRECHECK_SUT_CWD")
+        return ["sh", "-c", (f"cd {shlex.quote(cwd)} && " if cwd and self.cmds[part] else "") + f"exec {cmd}"]
 
 
 @pytest.fixture(scope="session")
