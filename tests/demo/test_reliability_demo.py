@@ -8,8 +8,10 @@ live. These tests live outside tests/conformance so that scripts/conformance doe
 import html
 import json
 import pathlib
+import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -146,6 +148,28 @@ def test_report_json_and_html_reference_only_files_that_exist(analysed):
     assert all(f"| {c['cell']} |" in md and f"]({c['capture']})" in md for c in back["cells"])
     for x in demo_report.extremes(rel):
         assert f"- {x}" in md and html.escape(x) in page, x
+
+
+def test_each_run_has_one_ladder_linked_beside_its_captures(analysed):
+    """Every ladder diagram the analysis drew exists, is one run's, and report.html and report.md link it in that
+    run's row of the table, beside the run's capture links."""
+    out, rel = analysed
+    rep = {"sut": {}, "clauses": [], "scenarios": [], "conforms": True, "reliability": rel}
+    report.write_all(rep, out, (out / "reliability.html").read_text(), (out / "reliability.md").read_text())
+    drawn = sorted(f"reliability/{p.name}" for p in (out / "reliability").glob("*.ladder.svg"))
+    linked = sorted(c.get("ladder") or f"no ladder for {c['cell']}" for c in rel["cells"])
+    assert drawn == linked, f"drawn {drawn}, linked from the table {linked}"
+    rows_html = re.findall(r"<tr><td>.*?</tr>", (out / "report.html").read_text(), re.S)
+    rows_md = [x for x in (out / "report.md").read_text().splitlines() if x.startswith("| ") and "-loss" in x]
+    for c in rel["cells"]:
+        assert (out / c["ladder"]).is_file() and ET.parse(out / c["ladder"]).getroot().tag.endswith("svg")
+        row = [r for r in rows_html if r.startswith(f"<tr><td>{c['cell']}</td>")]
+        assert len(row) == 1, f"{c['cell']}: {len(row)} rows in report.html"
+        links = demo_report.local_refs(row[0])
+        assert links[-4:] == [c["capture"], c["sides"]["client"], c["sides"]["server"], c["ladder"]], links
+        row = [r for r in rows_md if r.startswith(f"| {c['cell']} |")]
+        assert len(row) == 1 and row[0].endswith(f"[ladder]({c['ladder']}) |"), row
+        assert f"({c['capture']}) · " in row[0], row[0]
 
 
 def test_extreme_runs_are_named_and_explained_from_their_captures(analysed):

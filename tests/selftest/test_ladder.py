@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from lab import ledger as lab_ledger, pcapfile
-from wcrun import demo_report, ladder, lesson
+from wcrun import clauses as clause_db, demo_report, figures, ladder, lesson, report
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "captures" / "samples"
@@ -161,6 +161,50 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, args, status, msg):
     r = run_cli(*args)
     assert r.returncode == status, (r.returncode, r.stderr)
     assert msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def scenario(run, name, src, verdicts, evidence=()):
+    """A scenario result as the runner records it, its capture a copy of the sample src (and of its one-side
+    files) in the run directory."""
+    cap = run / f"conformance_test_x.py__{name}.pcapng"
+    for side in ("", ".client", ".server"):
+        shutil.copy(src.with_name(src.name.replace(".pcapng", f"{side}.pcapng")),
+                    cap.with_name(cap.name.replace(".pcapng", f"{side}.pcapng")))
+    return {"nodeid": f"conformance/test_x.py::{name}", "name": name, "clauses": list(verdicts),
+            "outcome": "failed" if "fail" in verdicts.values() else "passed", "evidence": list(evidence),
+            "capture": str(cap), "repeat": 0,
+            "verdicts": {k: {"verdict": v, "text": None, "because": None} for k, v in verdicts.items()}}
+
+
+def test_report_links_every_scenario_ladder_it_draws(tmp_path):
+    """A ladder per capture the clauses cite, linked beside it from report.html and report.md; a capture
+    the report does not cite (a SHOULD requirement of a MUST clause that no MUST requirement decided) gets
+    neither a link nor a diagram."""
+    run = tmp_path / "run"
+    run.mkdir()
+    results = [scenario(run, "test_a", SESSION, {"T1.1": "pass"}),
+               scenario(run, "test_b", RETRANS, {"T3.2": "fail"}, ["T3.2: reply late at frame 336"]),
+               scenario(run, "test_c", UDP_LOSS, {"T5.2": "pass"})]
+    rep = report.aggregate(results, clause_db.load(), {"tcp-server": "x"})
+    rep["ladders"] = figures.draw_all(rep)
+    report.write_all(rep, run)
+    drawn = sorted(p.name for p in run.glob("*.ladder.svg"))
+    assert drawn == ["conformance_test_x.py__test_a.ladder.svg", "conformance_test_x.py__test_b.ladder.svg"], drawn
+    assert sorted(pathlib.Path(p).name for p in rep["ladders"].values()) == drawn
+    page, md = (run / "report.html").read_text(), (run / "report.md").read_text()
+    assert demo_report.missing_refs(run / "report.html") == []
+    for name in drawn:
+        cap = name.replace(".ladder.svg", ".pcapng")
+        client, server = (cap.replace(".pcapng", f".{side}.pcapng") for side in ("client", "server"))
+        assert (f'<a href="{cap}">{cap}</a> · <a href="{client}">client</a> · <a href="{server}">server</a> · '
+                f'<a href="{name}">ladder</a>') in page, f"{name} not beside {cap} in report.html"
+        assert (f"[{cap}]({cap}) · [client]({client}) · [server]({server}) · [ladder]({name})" in md), \
+            f"{name} not beside {cap} in report.md"
+        ET.parse(run / name)
+    assert "test_c.ladder" not in page + md and "test_c.pcapng" not in page + md
+    hl = [g.get("data-frames") for g in ET.parse(run / drawn[1]).getroot().iter(NS + "g")
+          if "hl" in g.get("class", "").split()]
+    assert any("336" in f.split(",") for f in hl), f"frame 336 of the evidence is not highlighted: {hl}"
 
 
 def fake_run(tmp_path):

@@ -307,7 +307,7 @@ def main(argv):
     complete = complete and not intr.signum
     demo_ran = complete and not (a.target or a.no_demo or a.repeat > 1)
     demo_ok = not demo_ran or run_demo(a, out, stages, intr)
-    figs = draw_figures(results, out, intr, lesson=complete)
+    figs = draw_figures(rep, out, intr, lesson=complete)
     # From here on a signal is only noted: the report is written whole, and says whether the run was stopped
     # before it. One that comes later is too late to change it: the run ends as its report says.
     complete = complete and not intr.signum
@@ -348,17 +348,18 @@ def stop_here(phase):
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def draw_figures(results, out, intr, lesson):
-    """The report's figures: the ladders, and the lesson page when `lesson` (a complete run). The first step of
-    writing the report, and the only long one (seconds for a large run): a signal stops it where it is, and an
-    interrupted run gets none. Returns the report's keys for them ({} when interrupted)."""
+def draw_figures(rep, out, intr, lesson):
+    """The report's figures: the ladders of the captures rep's clauses cite, and the lesson page when `lesson` (a
+    complete run). The first step of writing the report, and the only long one (seconds for a large run): a
+    signal stops it where it is, and an interrupted run gets none. Returns the report's keys for them ({} when
+    interrupted)."""
     try:
         intr.in_python = True       # a signal from here on raises KeyboardInterrupt ...
         stop_here("report")
         if intr.signum:             # ... and one before was noted
             return {}
         from wcrun import figures
-        figs = {"ladders": figures.draw_all(results, out)}
+        figs = {"ladders": figures.draw_all(rep)}
         if lesson:
             figs["lesson"] = figures.lesson_page(out)
         return figs

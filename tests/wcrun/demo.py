@@ -550,7 +550,8 @@ def annotate_files(pcap, sides, section, notes):
 
 
 def analyze(out, collect_meta=None):
-    """Reads out/reliability/*.run.json and their captures; writes out/reliability.json and .html, plots."""
+    """Reads out/reliability/*.run.json and their captures; writes out/reliability.json and .html, plots and a
+    ladder diagram per run."""
     out = pathlib.Path(out)
     rdir = out / "reliability"
     runs = sorted(rdir.glob("*.run.json"))
@@ -567,7 +568,11 @@ def analyze(out, collect_meta=None):
            "udp_timeout_s": UDP_TIMEOUT_S, "kernel": jobs[0][0]["kernel"], "timings_s": {
                "collect": meta.get("collect_s"), "jobs": meta.get("jobs"), "analyze": None},
            "cells": sorted(cells, key=lambda c: (c["proto"], c["loss"], c["reorder"], c["duplicate"]))}
-    from wcrun import demo_report
+    from wcrun import demo_report, figures
+    for c in rel["cells"]:
+        svg = figures.draw_run(out / c["capture"])      # linked beside the run's captures in the table
+        if svg:
+            c["ladder"] = f"reliability/{svg.name}"
     rel["plots"] = demo_report.plots(rel, out)
     rel["timings_s"]["analyze"] = round(time.monotonic() - t0, 1)
     (out / "reliability.json").write_text(json.dumps(rel, indent=1) + "\n")

@@ -265,7 +265,7 @@ client: from a message's last byte leaving to its answer becoming readable there
 <h3>Every run</h3>
 <table><tr><th>cell</th><th>delivered %</th><th>in order %</th><th>duplicates seen by the application</th>
 <th>mean latency ms</th><th>p99 latency ms</th><th>completion s</th><th>retransmissions / losses</th>
-<th>capture</th></tr>
+<th>captures and ladder diagram</th></tr>
 {"".join(rows)}</table>
 <script>window.addEventListener("load",function(){{document.querySelectorAll("img").forEach(function(i){{
 i.setAttribute("data-natural-width",i.naturalWidth)}})}})</script>
@@ -274,9 +274,10 @@ i.setAttribute("data-natural-width",i.naturalWidth)}})}})</script>
 
 def _capture_links(c, as_html=False):
     """A run's captures: both sides in one file (the ledger's view, with the network's notes), then one file per
-    side, the ones whose TCP analysis Wireshark gets right."""
+    side, the ones whose TCP analysis Wireshark gets right, then the run's ladder diagram."""
     links = [("both", c["capture"])] + [(k, c.get("sides", {})[k]) for k in ("client", "server")
                                          if k in c.get("sides", {})]
+    links += [("ladder", c["ladder"])] if c.get("ladder") else []
     if as_html:
         return " · ".join(f'<a href="{html.escape(h)}">{t}</a>' for t, h in links)
     return " · ".join(f"[{t}]({h})" for t, h in links)
@@ -312,7 +313,8 @@ def markdown_section(rel):
                f"Captures behind this plot (open in Wireshark): {caps}", ""]
     md += ["### The extreme runs", ""] + [f"- {x}" for x in extremes(rel)] + ["", "### Every run", "",
            "| cell | delivered % | in order % | duplicates seen by the application | mean latency ms | p99 latency ms "
-           "| completion s | retransmissions / losses | capture |", "|---|---|---|---|---|---|---|---|---|"]
+           "| completion s | retransmissions / losses | captures and ladder diagram |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for c in rel["cells"]:
         lat = c["latency_ms"]
         md.append(f"| {c['cell']} | {c['delivered_pct']:.1f} | {c['in_order_pct']:.1f} | {c['app_duplicates']} | "

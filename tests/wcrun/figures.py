@@ -1,5 +1,6 @@
-"""The run's figures: a ladder diagram beside each scenario's capture (the conversation that decided its
-verdict, with the frames its evidence names highlighted), one per demonstration run, and the lesson page."""
+"""The run's figures: a ladder diagram beside each capture the report cites (the conversation of the scenario
+that decided a verdict, with the frames its evidence names highlighted), one per demonstration run (drawn by
+the demonstration's analysis, beside its captures in the reliability table), and the lesson page."""
 import pathlib
 import re
 import sys
@@ -28,13 +29,15 @@ def _draw(capture, frames, title):
     return out
 
 
-def draw_all(results, out_dir):
-    """Draws the ladders of the scenarios' captures (first repeat) and of the demonstration's runs; returns
-    {capture path: svg path}."""
+def draw_all(rep):
+    """Draws the ladder of every capture the report's clauses cite, from the scenario that wrote it (its first
+    repeat); returns {capture path: svg path}, the links report.html and report.md put beside the captures. A
+    capture no clause cites has no link in the report, so it gets no diagram either."""
+    cited = {p for c in rep["clauses"] for p in c["captures"]}
     done = {}
-    for r in results:
+    for r in rep["scenarios"]:
         cap = r.get("capture")
-        if not cap or cap in done or r.get("repeat", 0):
+        if cap not in cited or cap in done or r.get("repeat", 0):
             continue
         p = pathlib.Path(cap)
         if not p.exists() or p.stat().st_size > MAX_BYTES:
@@ -43,11 +46,13 @@ def draw_all(results, out_dir):
         svg = _draw(p, frames, f"{r['name']}")
         if svg:
             done[cap] = str(svg)
-    for p in sorted(pathlib.Path(out_dir, "reliability").glob("*.pcapng")):
-        svg = _draw(p, (), f"demonstration run {p.stem}")
-        if svg:
-            done[str(p)] = str(svg)
     return done
+
+
+def draw_run(capture):
+    """The ladder of one demonstration run (its two-sided capture), beside it; returns its path or None."""
+    p = pathlib.Path(capture)
+    return _draw(p, (), f"demonstration run {p.name.removesuffix('.pcapng')}")
 
 
 def lesson_page(out_dir):

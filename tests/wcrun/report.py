@@ -157,6 +157,16 @@ def side_links(path, outdir):
     return [(k, _rel(v, outdir)) for k, v in side_paths(path).items() if v.exists()]
 
 
+def capture_links(c, report, outdir):
+    """The captures behind a clause's verdict, each as its links [(text, path relative to outdir)]: the
+    two-sided file, its one-side files, its ladder diagram. What report.html and report.md put in the clause's
+    captures column."""
+    ladders = report.get("ladders") or {}
+    return [[(pathlib.Path(p).name, _rel(p, outdir))] + side_links(p, outdir)
+            + ([("ladder", _rel(ladders[p], outdir))] if p in ladders else [])
+            for p in dict.fromkeys(c["captures"])]
+
+
 def write_all(report, outdir, extra_html="", extra_md=""):
     """report.json, report.md and report.html; extra_html and extra_md: the same section (the reliability
     demonstration's) in each of the two pages."""
@@ -262,11 +272,10 @@ def markdown(report, outdir):
     lines += [f"{x}  " for x in run_lines(report)] + [""] if report.get("run") else []
     lines += [f"Note: {x}  " for x in report.get("notes", [])] + ([""] if report.get("notes") else [])
     lines += [f"**{headline(report)}**: " + counts_text(report), "",
-              "| clause | level | title | verdict | evidence | capture |", "|---|---|---|---|---|---|"]
+              "| clause | level | title | verdict | evidence | captures |", "|---|---|---|---|---|---|"]
     for c in report["clauses"]:
         ev = "<br>".join(e.replace("|", "\\|") for e in evidence_lines(c))
-        cap = (f"[{pathlib.Path(c['capture']).name}]({_rel(c['capture'], outdir)})"
-               + "".join(f" · [{k}]({h})" for k, h in side_links(c["capture"], outdir)) if c["capture"] else "")
+        cap = "<br>".join(" · ".join(f"[{t}]({h})" for t, h in links) for links in capture_links(c, report, outdir))
         lines.append(f"| {c['id']} | {c['level']} | {c['title']} | {c['verdict']} | {ev} | {cap} |")
     rows = coverage(report)
     if rows:
@@ -291,11 +300,8 @@ def to_html(report, outdir, extra_html=""):
     rows = []
     for c in report["clauses"]:
         ev = "<br>".join(e(x) for x in evidence_lines(c))
-        ladders = report.get("ladders") or {}
-        caps = " ".join(f'<a href="{e(_rel(p, outdir))}">{e(pathlib.Path(p).name)}</a>'
-                        + "".join(f' · <a href="{e(h)}">{k}</a>' for k, h in side_links(p, outdir))
-                        + (f' · <a href="{e(_rel(ladders[p], outdir))}">ladder</a>' if p in ladders else "")
-                        for p in dict.fromkeys(c["captures"]))
+        caps = " ".join(" · ".join(f'<a href="{e(h)}">{e(t)}</a>' for t, h in links)
+                        for links in capture_links(c, report, outdir))
         cls = c["verdict"].replace("/", "").replace(" ", "")
         v = c["verdict"] + (f" ({c['passes']}/{c['runs']})" if "passes" in c else "")
         rows.append(f'<tr class="{cls}"><td>{e(c["id"])}</td><td>{e(c["level"])}</td><td>{e(c["title"])}</td>'
