@@ -113,6 +113,84 @@ def test_retransmission_waits_are_named():
     assert lost_then_resent, [(a.frames, a.orig.frames, a.orig.fate) for a in resent]
 
 
+def arrow_ys(svg_text):
+    """{first frame: (y where the arrow leaves, y where it ends)} of every arrow drawn."""
+    out = {}
+    for g in ET.fromstring(svg_text).iter(NS + "g"):
+        if "pkt" in g.get("class", "").split():
+            line = next(x for x in g.iter(NS + "line") if x.get("stroke"))
+            out[int(g.get("data-frames").split(",")[0])] = (float(line.get("y1")), float(line.get("y2")))
+    return out
+
+
+def texts(svg_text, cls):
+    return [(float(t.get("y")), t.text) for t in ET.fromstring(svg_text).iter(NS + "text") if t.get("class") == cls]
+
+
+def test_a_long_idle_gap_is_compressed_and_marked():
+    """30 s of silence after the handshake (the session sample's data shifted later) is drawn as a short break
+    in both time lines, between the handshake and the first line, marked with how long nothing happened."""
+    cap = ladder.load(str(SESSION))
+    plain = ladder.draw(cap, max_arrows=0)
+    data = plain.arrows[3]                      # the first line, after SYN, SYN-ACK, ACK
+    assert data.label.startswith("seq=1 len=58") and plain.arrows[2].label == "ACK", plain.arrows[3].label
+    before = max(s.ts for a in plain.arrows[:3] for s in (a.send, a.arrive))
+    assert before < data.t_send
+    for c in cap.conversations:
+        for seg in c.segs:
+            seg.ts += 30 * 10**9 if seg.ts >= data.t_send else 0
+    dg = ladder.draw(cap, max_arrows=0)
+    marks = texts(dg.svg, "gap")
+    long = [(y, t) for y, t in marks if "s idle" in t and not t.endswith("ms idle")]
+    assert [t for _, t in long] == ["≈ 30.00 s idle"], marks
+    assert dg.compressed_gaps == len(marks) == plain.compressed_gaps + 1, (dg.compressed_gaps, marks)
+    ys = arrow_ys(dg.svg)
+    handshake_end = max(y for f in (1, 3, 5) for y in ys[f])
+    assert handshake_end < long[0][0] < ys[data.frames[0]][0], (handshake_end, long, ys[data.frames[0]])
+    root = ET.fromstring(dg.svg)
+    time_lines = [x for x in root.iter(NS + "line") if x.get("class") == "tl"]
+    assert len(time_lines) == 2 * (dg.compressed_gaps + 1), "each time line is broken at each gap"
+    breaks = [x for x in root.iter(NS + "path") if x.get("class") == "brk"]
+    assert len(breaks) == 2 * dg.compressed_gaps + 1, "a break mark on both time lines per gap, one in the legend"
+    assert "idle time compressed" in [t for _, t in texts(dg.svg, "leg")]
+    # 30 s at the scale of the rest would be metres tall: the gap adds at most its drawn height and its tick
+    height = lambda d: float(ET.fromstring(d.svg).get("height"))  # noqa: E731
+    assert height(dg) <= height(plain) + ladder.GAP_DRAWN + 20, (height(plain), height(dg))
+
+
+@pytest.mark.parametrize("path,window", [(REL / "tcp-loss10-reord25-dup05.pcapng", {}),
+                                         (RETRANS, {"start": "#331", "end": "#445", "max_arrows": 0}),
+                                         (SESSION, {"max_arrows": 4})], ids=lambda x: getattr(x, "name", "w"))
+def test_caption_names_scenario_impairment_file_and_frames(path, window):
+    """The caption's three lines: the scenario and the impairment, read from the capture's own comments, and the
+    file with the window's first and last frame numbers out of all its frames."""
+    dg = ladder.draw(str(path), **window)
+    f = pcapfile.read(path)
+    scenario = [c.split(": ", 1)[1] for c in f.comments
+                if c.startswith(("wirecheck lab scenario: ", "wirecheck reliability demo: "))]
+    network = "network: " + next(c.split("): ", 1)[1] for c in f.comments if c.startswith("impairments ("))
+    frames = sorted(n for a in dg.arrows for n in a.frames)
+    assert len(frames) == len(set(frames)) and frames[-1] - frames[0] + 1 >= len(frames)
+    want = [scenario[0].strip(), network if len(network) < 150 else network[:149] + "…",
+            f"{path.name}: frames {frames[0]}–{frames[-1]} of {len(f.packets)}; TCP conversation 0 of 1"]
+    assert [t for _, t in texts(dg.svg, "cap1") + texts(dg.svg, "cap2")] == want
+    assert ET.fromstring(dg.svg).find(NS + "title").text == f"{want[0]} — {want[2]}"
+    if window.get("start"):
+        assert frames[0] <= 331 and 445 in frames, frames
+    titled = ladder.draw(str(path), title="Figure 3", **window)
+    assert texts(titled.svg, "cap1") == [(22.0, "Figure 3")]
+
+
+def test_caption_of_a_capture_that_says_nothing_names_the_file(tmp_path):
+    path = tmp_path / "client-side.pcap"
+    _one_sided_pcap(SESSION, 0, path)
+    dg = ladder.draw(str(path), max_arrows=0)
+    assert [t for _, t in texts(dg.svg, "cap1") + texts(dg.svg, "cap2")] == [
+        "client-side.pcap", "network: not recorded in the capture",
+        "client-side.pcap: frames 1–10 of 10; TCP conversation 0 of 1; one-sided capture: one time per packet, "
+        "slant nominal"]
+
+
 def _one_sided_pcap(src, iface, dst):
     f = pcapfile.read(src)
     with open(dst, "wb") as out:
