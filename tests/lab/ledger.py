@@ -10,6 +10,7 @@ after a packet sent later (RFC 4737). `check()` compares the counts with the con
 bounds, so that a misconfigured impairment fails loudly.
 """
 import array
+import functools
 import hashlib
 import ipaddress
 import math
@@ -39,8 +40,10 @@ def _csum(data):
     return s
 
 
-def decode(data, linktype):
-    """The IP packet in a frame as a dict (src, dst, proto, ip_id, l4 bytes, ...) or None when not IP."""
+def _ip(data, linktype):
+    """(family, where the IP packet starts in the frame, where it ends (its total length, or the frame's end),
+    its header length), or None when the frame holds no IPv4 or IPv6 packet (or its IPv4 header is broken).
+    Offsets, not a copy: flow() reads a few fields of every packet of a capture."""
     off = 0
     if linktype == ETH:
         off = 14
@@ -60,44 +63,90 @@ def decode(data, linktype):
         etype = 0x0800 if data[:1] and data[0] >> 4 == 4 else 0x86DD
     else:
         return None
-    ip = data[off:]
-    if etype == 0x0800 and len(ip) >= 20 and ip[0] >> 4 == 4:
-        ihl = (ip[0] & 15) * 4
-        total = struct.unpack_from("!H", ip, 2)[0]
-        if ihl < 20 or len(ip) < ihl:
+    n = len(data) - off
+    if etype == 0x0800 and n >= 20 and data[off] >> 4 == 4:
+        ihl = (data[off] & 15) * 4
+        total = struct.unpack_from("!H", data, off + 2)[0]
+        if ihl < 20 or n < ihl:
             return None
-        ip = ip[:max(total, ihl)]
-        ok = _csum(ip[:ihl]) == 0xFFFF
-        src, dst = ipaddress.IPv4Address(ip[12:16]), ipaddress.IPv4Address(ip[16:20])
-        proto, l4 = ip[9], ip[ihl:]
+        return 4, off, off + min(n, max(total, ihl)), ihl
+    if etype == 0x86DD and n >= 40 and data[off] >> 4 == 6:
+        return 6, off, off + min(n, 40 + struct.unpack_from("!H", data, off + 4)[0]), 40
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _addr(packed):
+    """An address as text: a capture holds few, and ipaddress takes microseconds for each."""
+    return str(ipaddress.ip_address(packed))
+
+
+def transport(proto, l4):
+    """The TCP or UDP header fields decode() reports (sport, dport; for TCP seq, ack, flags; payload, the
+    payload's length; tag, udp-client --seq's name of a datagram), read without checksums from l4 (bytes or a
+    memoryview); {} when l4 is too short for its header or proto is neither."""
+    if proto == TCP and len(l4) >= 20:
+        sport, dport, seq, ack, hoff, fl = struct.unpack_from("!HHIIBB", l4)
+        return {"sport": sport, "dport": dport, "seq": seq, "ack": ack, "payload": len(l4) - (hoff >> 4) * 4,
+                "flags": "".join(c for i, c in enumerate(TCP_FLAGS) if fl >> i & 1)}
+    if proto == UDP and len(l4) >= 8:
+        sport, dport = struct.unpack_from("!HH", l4)
+        out = {"sport": sport, "dport": dport, "payload": len(l4) - 8}
+        if l4[8:10] in (b"WC", b"wc"):   # udp-client --seq: 'WC<10 digits>:' names the datagram
+            out["tag"] = bytes(l4[8:20]).decode("ascii", errors="replace")
+        return out
+    return {}
+
+
+def flow(data, linktype):
+    """(proto, src, sport, dst, dport, ip_id, l4) of a frame's TCP or UDP packet, or None when decode() would give
+    it no ports (not IP, another protocol, a fragment, a short header): what names its conversation and pairs its
+    copies, without the checksums and the rest decode() computes. l4 is a memoryview of data (bytes): reading
+    every packet of a large capture, copies cost more than the reading."""
+    got = _ip(data, linktype)
+    if got is None:
+        return None
+    family, start, end, hl = got
+    if family == 4:
+        if struct.unpack_from("!H", data, start + 6)[0] & 0x3FFF:
+            return None
+        proto, ip_id = data[start + 9], struct.unpack_from("!H", data, start + 4)[0]
+        src, dst = data[start + 12:start + 16], data[start + 16:start + 20]
+    else:
+        proto, ip_id = data[start + 6], None
+        src, dst = data[start + 8:start + 24], data[start + 24:start + 40]
+    if proto not in (TCP, UDP) or end - start - hl < (20 if proto == TCP else 8):
+        return None
+    sport, dport = struct.unpack_from("!HH", data, start + hl)
+    return proto, _addr(src), sport, _addr(dst), dport, ip_id, memoryview(data)[start + hl:end]
+
+
+def decode(data, linktype):
+    """The IP packet in a frame as a dict (src, dst, proto, ip_id, l4 bytes, ...) or None when not IP."""
+    got = _ip(data, linktype)
+    if got is None:
+        return None
+    family, start, end, hl = got
+    ip = data[start:end]
+    if family == 4:
+        ok = _csum(ip[:hl]) == 0xFFFF
+        src, dst = ip[12:16], ip[16:20]
+        proto, l4 = ip[9], ip[hl:]
         pseudo = ip[12:20] + struct.pack("!BBH", 0, proto, len(l4))
         ip_id, frag = struct.unpack_from("!H", ip, 4)[0], struct.unpack_from("!H", ip, 6)[0] & 0x3FFF
-        family = 4
-    elif etype == 0x86DD and len(ip) >= 40 and ip[0] >> 4 == 6:
-        plen = struct.unpack_from("!H", ip, 4)[0]
-        ip = ip[:40 + plen]
-        src, dst = ipaddress.IPv6Address(ip[8:24]), ipaddress.IPv6Address(ip[24:40])
+    else:
+        src, dst = ip[8:24], ip[24:40]
         proto, l4 = ip[6], ip[40:]
         pseudo = ip[8:40] + struct.pack("!IxxxB", len(l4), proto)
-        ip_id, frag, ok, family = None, 0, True, 6
-    else:
-        return None
-    info = {"family": family, "src": str(src), "dst": str(dst), "proto": proto, "ip_id": ip_id, "l4": l4,
+        ip_id, frag, ok = None, 0, True
+    info = {"family": family, "src": _addr(src), "dst": _addr(dst), "proto": proto, "ip_id": ip_id, "l4": l4,
             "len": len(ip), "frag": frag}
     if proto in (TCP, UDP) and not frag:
         if proto == UDP and len(l4) >= 8 and struct.unpack_from("!H", l4, 6)[0] == 0 and family == 4:
             pass  # UDP over IPv4 without checksum
         elif ok:
             ok = _csum(pseudo + l4) == 0xFFFF
-        if proto == TCP and len(l4) >= 20:
-            sport, dport, seq, ack, hoff, fl = struct.unpack_from("!HHIIBB", l4)
-            info.update(sport=sport, dport=dport, seq=seq, ack=ack, payload=len(l4) - (hoff >> 4) * 4,
-                        flags="".join(c for i, c in enumerate(TCP_FLAGS) if fl >> i & 1))
-        elif proto == UDP and len(l4) >= 8:
-            sport, dport = struct.unpack_from("!HH", l4)
-            info.update(sport=sport, dport=dport, payload=len(l4) - 8)
-            if l4[8:10] in (b"WC", b"wc"):   # udp-client --seq: 'WC<10 digits>:' names the datagram
-                info["tag"] = l4[8:20].decode("ascii", errors="replace")
+        info.update(transport(proto, l4))
     info["csum_ok"] = ok
     return info
 
