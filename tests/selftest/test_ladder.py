@@ -191,6 +191,89 @@ def test_caption_of_a_capture_that_says_nothing_names_the_file(tmp_path):
         "slant nominal"]
 
 
+def windows(cap):
+    """Windows of every kind over the first conversation of cap: from a frame for a number of arrows, up to a
+    frame, between two frames, from a retransmission, in time, around a highlighted frame."""
+    frames = sorted(s.frame for s in cap.conversations[0].segs)
+    for k in range(0, len(frames), max(1, len(frames) // 7)):
+        yield dict(start=f"#{frames[k]}", max_arrows=25)
+        yield dict(end=f"#{frames[k]}", max_arrows=25)
+        yield dict(start=f"#{frames[k]}", end=f"#{frames[min(len(frames) - 1, k + 60)]}", max_arrows=0)
+    for a in ladder.draw(cap, max_arrows=0).arrows:     # from a resend: what its sender heard is before
+        if a.waited:
+            yield dict(start=f"#{a.send.frame}", max_arrows=10)
+    yield dict(max_arrows=40)
+    yield dict(start="0.02", max_arrows=30)
+    yield dict(start="5ms", end="60ms", max_arrows=0)
+    yield dict(highlight_frames=[frames[-5]], max_arrows=20)
+
+
+def drawn(dg):
+    return dg.svg, dg.before, dg.after, [(a.frames, a.fate, a.label, a.waited) for a in dg.arrows]
+
+
+def assert_span_is_whole(cap, monkeypatch):
+    """Every window of cap matched from its span (ladder._Span), forced with a margin of two packets so that the
+    span has to widen for every copy, duplicate, overtaking packet and wait that reaches outside it, is exactly
+    the window matched from every packet: the same SVG, the same counts of arrows cut before and after. Returns
+    how many windows came from a span smaller than the conversation."""
+    spans = 0
+    for kw in windows(cap):
+        monkeypatch.setattr(ladder, "SPAN_FROM", 10**9)
+        whole = drawn(ladder.draw(cap, **kw))
+        monkeypatch.setattr(ladder, "SPAN_FROM", 0)
+        monkeypatch.setattr(ladder, "SPAN_MARGIN", 2)
+        dg = ladder.draw(cap, **kw)
+        assert drawn(dg) == whole, f"{kw}: the span's window differs from the whole conversation's"
+        spans += dg.matched < len(dg.conversation.segs)
+        monkeypatch.setattr(ladder, "SPAN_MARGIN", 256)
+    return spans
+
+
+@pytest.mark.parametrize("path", [RETRANS, UDP_LOSS, *TWO_SIDED, "one-sided"], ids=lambda p: getattr(p, "name", p))
+def test_a_window_matched_from_its_span_is_what_matching_everything_gives(path, tmp_path, monkeypatch):
+    """A long conversation's window is matched from the packets around it, as a short one's from all of them."""
+    if path == "one-sided":
+        path = tmp_path / "client-side.pcap"
+        _one_sided_pcap(RETRANS, 0, path)
+    spans = assert_span_is_whole(ladder.load(str(path)), monkeypatch)
+    assert spans >= 10, f"only {spans} windows were matched from a span: the test tests nothing"
+
+
+def test_a_span_counts_the_arrivals_nothing_sent_explains(monkeypatch):
+    """Packets the sender's side did not capture (the kernel dropped them from the capture, the SYN among them):
+    their arrivals are arrows of their own, before, in and after the span, and the ISN is still the SYN's."""
+    cap = ladder.load(str(RETRANS))
+    conv = cap.conversations[0]
+    dropped = [s for s in conv.segs if s.iface == 0 and s.src == conv.client][::9]
+    assert "S" in dropped[0].t["flags"]
+    conv.segs = [s for s in conv.segs if s not in dropped]
+    unmatched = sum(a.fate == "unmatched" for a in ladder.draw(cap, max_arrows=0).arrows)
+    assert unmatched >= len(dropped), f"{len(dropped)} sends dropped, {unmatched} arrivals unexplained"
+    assert assert_span_is_whole(cap, monkeypatch) >= 10
+
+
+def test_a_corrupted_arrival_has_the_whole_conversation_matched(monkeypatch):
+    """The ledger pairs a corrupted arrival with a lost packet by length, not by key: then nothing but the whole
+    conversation says which, and the window is matched from all of it."""
+    cap = ladder.load(str(RETRANS))
+    monkeypatch.setattr(ladder, "SPAN_FROM", 10**9)
+    before = drawn(ladder.draw(cap, start="#300", max_arrows=30))
+    conv = cap.conversations[0]
+    arrival = next(s for s in conv.segs[200:] if s.iface == 1 and s.src == conv.client and s.t["payload"])
+    data = bytearray(arrival.data)
+    data[-1] ^= 0xFF                            # the payload's last byte: the TCP checksum fails
+    arrival.data, arrival._d = bytes(data), None
+    arrival.l4 = lab_ledger.flow(arrival.data, arrival.linktype)[6]
+    assert not arrival.d["csum_ok"]
+    whole = drawn(ladder.draw(cap, start="#300", max_arrows=30))
+    assert whole != before, "the corrupted arrival changed nothing: the test tests nothing"
+    monkeypatch.setattr(ladder, "SPAN_FROM", 0)
+    monkeypatch.setattr(ladder, "SPAN_MARGIN", 2)
+    dg = ladder.draw(cap, start="#300", max_arrows=30)
+    assert drawn(dg) == whole and dg.matched == len(conv.segs)
+
+
 def _one_sided_pcap(src, iface, dst):
     f = pcapfile.read(src)
     with open(dst, "wb") as out:

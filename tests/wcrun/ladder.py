@@ -16,6 +16,7 @@ import argparse
 import bisect
 import dataclasses
 import html
+import mmap
 import os
 import re
 import statistics
@@ -37,6 +38,8 @@ SLANT = 36                  # how far an arrow of the median delay drops
 GAP_MAX = 150               # an idle gap drawn taller than this (and than 6 median delays) is compressed ...
 GAP_DRAWN = 46              # ... to this
 ONE_SIDED_SLANT = 14        # one-sided captures: the nominal drop of every arrow
+SPAN_FROM = 3000            # a conversation of more packets (both sides) is matched only around its window ...
+SPAN_MARGIN = 256           # ... from this many packets sent before it to as many after it, at first (_Span)
 
 COLORS = {C2S: "#1565c0", S2C: "#2e7d32", "retrans": "#d84315", "lost": "#c62828", "dup": "#ef6c00",
           "reordered": "#7b1fa2", "unmatched": "#757575", "rto": "#d84315", "hl": "#ffd54f"}
@@ -51,21 +54,41 @@ class UsageError(LadderError):
 
 
 # reading ------------------------------------------------------------------------------------------------
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Seg:
-    """One packet as one capture point saw it."""
+    """One packet as one capture point saw it. Its headers are read when first asked for: a window of a long
+    capture reads a few thousand of its packets, not all of them."""
     frame: int                  # Wireshark's frame number: position in the file, from 1
     iface: int
     ts: int                     # ns
-    d: dict                     # lab.ledger.decode()
     linktype: int
     data: bytes
     comments: tuple = ()
+    proto: int = TCP
+    src: tuple = None           # (address, port) of its sender
+    l4: memoryview = b""        # the TCP or UDP segment, in data
+    ip_id: int = None
+    _t: dict = dataclasses.field(default=None, repr=False)
+    _d: dict = dataclasses.field(default=None, repr=False)
+
+    @property
+    def t(self):
+        """The transport header's fields (lab.ledger.transport): seq, ack, flags, payload (its length), tag."""
+        if self._t is None:
+            self._t = lab_ledger.transport(self.proto, self.l4)
+        return self._t
+
+    @property
+    def d(self):
+        """The whole packet decoded, checksums included (lab.ledger.decode)."""
+        if self._d is None:
+            self._d = lab_ledger.decode(self.data, self.linktype)
+        return self._d
 
     @property
     def payload(self):
-        n = self.d.get("payload", 0)
-        return self.d["l4"][len(self.d["l4"]) - n:] if n > 0 else b""
+        n = self.t.get("payload", 0)
+        return bytes(self.l4[len(self.l4) - n:]) if n > 0 else b""
 
 
 @dataclasses.dataclass
@@ -115,26 +138,41 @@ class Capture:
         return [c.strip()[6:] for c in self.file.comments if c.startswith("note: ")]
 
 
+def _read(path):
+    """pcapfile.parse() of the file at path, mapped rather than read when it can be: copying a 30 MB capture into
+    memory first took a third of the time of reading it."""
+    with open(path, "rb") as fh:
+        try:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):       # empty, or not a regular file
+            return pcapfile.parse(fh.read())
+        with mm:
+            return pcapfile.parse(mm)
+
+
 def load(path):
     """Reads the capture at path into a Capture (conversations in order of their first packet). Raises
     OSError or pcapfile.FormatError when the file cannot be read."""
-    f = pcapfile.read(path)
+    f = _read(path)
     convs = {}
     for n, p in enumerate(f.packets, 1):
         lt = f.interfaces[p.iface].linktype
-        d = lab_ledger.decode(p.data, lt)
-        if not d or d["proto"] not in (TCP, UDP) or "sport" not in d:
+        got = lab_ledger.flow(p.data, lt)
+        if got is None:
             continue
-        a, b = (d["src"], d["sport"]), (d["dst"], d["dport"])
-        convs.setdefault((d["proto"],) + tuple(sorted([a, b])), []).append(
-            Seg(n, p.iface, p.ts_ns, d, lt, p.data, tuple(c.strip() for c in p.comments)))
+        proto, src, sport, dst, dport, ip_id, l4 = got
+        a, b = (src, sport), (dst, dport)
+        convs.setdefault((proto,) + tuple(sorted([a, b])), []).append(
+            Seg(n, p.iface, p.ts_ns, lt, p.data, tuple(c.strip() for c in p.comments) if p.comments else (), proto,
+                a, l4, ip_id))
     out = []
     for key, segs in sorted(convs.items(), key=lambda kv: min(s.ts for s in kv[1])):
         first = min(segs, key=lambda s: s.ts)
-        syn = [s for s in segs if s.d.get("flags", "").find("S") >= 0 and "A" not in s.d.get("flags", "")]
-        init = min(syn, key=lambda s: s.ts) if syn else first
-        client = (init.d["src"], init.d["sport"])
-        server = (init.d["dst"], init.d["dport"])
+        # the initiator sent the first SYN; the scan stops there, as a rule at the first packet
+        syn = (s for s in sorted(segs, key=lambda s: s.ts) if "S" in s.t["flags"] and "A" not in s.t["flags"])
+        init = next(syn, first) if key[0] == TCP else first
+        client = init.src
+        server = key[2] if key[1] == client else key[1]
         out.append(Conversation(len(out), key[0], client, server, segs))
     sides = {}
     for i, ifc in enumerate(f.interfaces):
@@ -207,18 +245,19 @@ class Arrow:
         return self.send or self.arrive
 
 
-def _arrows_two_sided(conv, near):
-    """near: {"client": iface, "server": iface}. One arrow per packet sent, matched by the ledger."""
-    cl_segs = [s for s in conv.segs if s.iface == near["client"]]
-    sv_segs = [s for s in conv.segs if s.iface == near["server"]]
+def _arrows_two_sided(conv, near, segs):
+    """near: {"client": iface, "server": iface}. One arrow per packet of segs (some or all of the conversation's)
+    sent, matched by the ledger of segs."""
+    cl_segs = [s for s in segs if s.iface == near["client"]]
+    sv_segs = [s for s in segs if s.iface == near["server"]]
     led = lab_ledger.Ledger([(s.ts, s.linktype, s.data) for s in cl_segs],
                             [(s.ts, s.linktype, s.data) for s in sv_segs], [conv.client[0]], [conv.server[0]])
     arrows = []
     for direction, sent_side, recv_side, src in ((C2S, cl_segs, sv_segs, conv.client),
                                                  (S2C, sv_segs, cl_segs, conv.server)):
         # the ledger sorts the sender's packets by time, stably, from the order given: so do we
-        sent = sorted((s for s in sent_side if (s.d["src"], s.d["sport"]) == src), key=lambda s: s.ts)
-        recv = [s for s in recv_side if (s.d["src"], s.d["sport"]) == src]
+        sent = sorted((s for s in sent_side if s.src == src), key=lambda s: s.ts)
+        recv = [s for s in recv_side if s.src == src]
         entries = led.entries[direction]
         assert len(entries) == len(sent), (direction, len(entries), len(sent))
         by_ts = {}
@@ -230,7 +269,7 @@ def _arrows_two_sided(conv, near):
             a = Arrow(direction, s, fate=e["fate"], reordered=e["reordered"])
             if e["delay_ns"] is not None:
                 for r in by_ts.get(s.ts + e["delay_ns"], ()):
-                    if id(r) not in claimed and r.d["l4"] == s.d["l4"] and r.d["ip_id"] == s.d["ip_id"]:
+                    if id(r) not in claimed and r.l4 == s.l4 and r.ip_id == s.ip_id:
                         a.arrive = r
                         claimed.add(id(r))
                         break
@@ -239,11 +278,11 @@ def _arrows_two_sided(conv, near):
         matched = {}
         for a in mine:
             if a.arrive is not None:
-                matched.setdefault((a.send.d["ip_id"], a.send.d["l4"]), []).append(a)
+                matched.setdefault((a.send.ip_id, a.send.l4), []).append(a)
         for r in sorted(recv, key=lambda x: x.ts):
             if id(r) in claimed:
                 continue
-            twin = [a for a in matched.get((r.d["ip_id"], r.d["l4"]), ()) if a.send.ts <= r.ts]
+            twin = [a for a in matched.get((r.ip_id, r.l4), ()) if a.send.ts <= r.ts]
             if twin:
                 twin[-1].dups.append(r)
             else:
@@ -253,12 +292,16 @@ def _arrows_two_sided(conv, near):
     return arrows, led
 
 
-def _arrows_one_sided(conv):
-    arrows = []
-    for s in sorted(conv.segs, key=lambda s: s.ts):
-        direction = C2S if (s.d["src"], s.d["sport"]) == conv.client else S2C
-        arrows.append(Arrow(direction, s))
-    return arrows
+def _arrows_one_sided(conv, segs):
+    return [Arrow(C2S if s.src == conv.client else S2C, s) for s in sorted(segs, key=lambda s: s.ts)]
+
+
+def _arrows(conv, near, segs):
+    """(arrows, ledger) of segs, packets of conv: two-sided when near names the sides, else one-sided (no
+    ledger)."""
+    if near:
+        return _arrows_two_sided(conv, near, segs)
+    return _arrows_one_sided(conv, segs), None
 
 
 def _after(a, b):
@@ -283,30 +326,35 @@ def _esc_payload(b, limit=PAYLOAD_CHARS):
     return '"' + "".join(out) + '"'
 
 
-def _annotate(arrows, proto):
-    """Labels, retransmissions (with the earlier send each repeats and what made the sender resend)."""
-    isn, hi = {}, {}
-    for a in arrows:
-        d = a.seg.d
-        if proto == TCP and "S" in d.get("flags", "") and a.direction not in isn:
-            isn[a.direction] = d["seq"]
-    for a in arrows:
-        d = a.seg.d
-        if proto == TCP and a.direction not in isn:
-            isn[a.direction] = d["seq"]
+def _annotate(arrows, proto, isn=None, first=0):
+    """Labels, retransmissions (with the earlier send each repeats and what made the sender resend). arrows[:first]
+    are packets sent before the ones of interest: they carry the senders' state forward (the highest sequence
+    number sent, what was sent before) and get no payload in their label and no wait. isn: each direction's
+    initial sequence number, when arrows do not start with the conversation."""
+    if proto == UDP:
+        for a in arrows[first:]:
+            t = a.seg.t
+            tag = t.get("tag")
+            a.label = f'"{tag}:…"' if tag else f"len={t.get('payload', 0)} {_esc_payload(a.seg.payload)}"
+        return
+    if isn is None:
+        isn = {}
+        for a in arrows:
+            if "S" in a.seg.t.get("flags", "") and a.direction not in isn:
+                isn[a.direction] = a.seg.t["seq"]
+        for a in arrows:
+            isn.setdefault(a.direction, a.seg.t["seq"])
+    hi = {}
     last_send = {}              # direction -> [(rel seq start, rel end, arrow)]
+    acks = None                 # direction -> ([arrival time], [ack]) of its pure ACKs, in arrival order
     synack_seen = False
-    for a in arrows:
-        d = a.seg.d
-        if proto == UDP:
-            tag = d.get("tag")
-            a.label = f'"{tag}:…"' if tag else f"len={d.get('payload', 0)} {_esc_payload(a.seg.payload)}"
-            continue
-        fl = d.get("flags", "")
-        rel = (d["seq"] - isn[a.direction]) & 0xFFFFFFFF
+    for k, a in enumerate(arrows):
+        t = a.seg.t
+        fl = t.get("flags", "")
+        rel = (t["seq"] - isn[a.direction]) & 0xFFFFFFFF
         other = C2S if a.direction == S2C else S2C
-        rack = (d["ack"] - isn[other]) & 0xFFFFFFFF if other in isn else d["ack"]
-        n = d.get("payload", 0)
+        rack = (t["ack"] - isn[other]) & 0xFFFFFFFF if other in isn else t["ack"]
+        n = t.get("payload", 0)
         span = n + ("S" in fl) + ("F" in fl)
         if "R" in fl:
             a.label = "RST"
@@ -314,7 +362,8 @@ def _annotate(arrows, proto):
             a.label = "SYN-ACK" if "A" in fl else f"SYN seq={rel}"
             synack_seen |= "A" in fl
         elif n:
-            a.label = f"seq={rel} len={n} {_esc_payload(a.seg.payload)}" + (" FIN" if "F" in fl else "")
+            text = _esc_payload(a.seg.payload) if k >= first else "…"
+            a.label = f"seq={rel} len={n} {text}" + (" FIN" if "F" in fl else "")
         elif "F" in fl:
             a.label = "FIN"
         elif synack_seen and rel == 1 and rack == 1 and a.direction == C2S and not a.label:
@@ -332,22 +381,34 @@ def _annotate(arrows, proto):
             a.retrans = True
             sent_before = last_send.get(a.direction)
             continues = bool(sent_before) and sent_before[-1][2].retrans
-            prev = [b for (s, e, b) in last_send.get(a.direction, ()) if not _after(s, rel) and _after(e, rel)
-                    or s == rel]
-            if prev and continues:
-                a.orig = prev[-1]       # the rest of a recovery: no bracket of its own
-            elif prev:
-                a.orig = prev[-1]
+            # the latest earlier send of these bytes
+            a.orig = next((b for (s, e, b) in reversed(sent_before or ())
+                           if not _after(s, rel) and _after(e, rel) or s == rel), None)
+            if a.orig is not None and not continues and k >= first:     # else the rest of a recovery: no bracket
+                if acks is None:
+                    acks = _pure_acks(arrows)
                 # three duplicate ACKs for the lost bytes before the resend: fast retransmit; else the RTO fired
-                dupacks = sum(1 for b in arrows if b.direction == other and b.arrive is not None
-                              and a.orig.send.ts < b.arrive.ts < a.send.ts and not b.seg.d.get("payload")
-                              and "A" in b.seg.d.get("flags", "")
-                              and ((b.seg.d["ack"] - isn[a.direction]) & 0xFFFFFFFF) == rel)
+                times, numbers = acks[other]
+                dupacks = sum(1 for x in numbers[bisect.bisect_right(times, a.orig.send.ts):
+                                                 bisect.bisect_left(times, a.send.ts)]
+                              if ((x - isn[a.direction]) & 0xFFFFFFFF) == rel)
                 a.waited = "fast retransmit" if dupacks >= 3 else "RTO"
             a.label = "retransmission " + (a.label.split(' "')[0] if n else a.label)
         if top is None or _after(end, top):
             hi[a.direction] = end
         last_send.setdefault(a.direction, []).append((rel, end, a))
+
+
+def _pure_acks(arrows):
+    """direction -> ([arrival time], [ack number]) of the arrows without payload that carry an ACK and arrived,
+    in arrival order."""
+    out = {C2S: ([], []), S2C: ([], [])}
+    for b in sorted((b for b in arrows if b.arrive is not None), key=lambda b: b.arrive.ts):
+        t = b.seg.t
+        if not t.get("payload") and "A" in t.get("flags", ""):
+            out[b.direction][0].append(b.arrive.ts)
+            out[b.direction][1].append(t["ack"])
+    return out
 
 
 # the diagram --------------------------------------------------------------------------------------------
@@ -366,6 +427,7 @@ class Diagram:
     reordered: int = 0
     compressed_gaps: int = 0
     labels: int = 0
+    matched: int = 0            # packets of the conversation matched and labelled: the window's span, or all
 
 
 def _parse_bound(text):
@@ -470,30 +532,183 @@ def _t(x, y, text, cls="", anchor=None, extra=""):
     return f'<text x="{x:.1f}" y="{y:.1f}"{c}{a}{extra}>{html.escape(text, quote=False)}</text>'
 
 
+def _sides(cap, conv):
+    """{"client": iface, "server": iface}: the interface where each side's packets leave, or None for a one-sided
+    capture."""
+    ifaces = {s.iface for s in conv.segs}
+    if len(ifaces) < 2:
+        return None
+    first = {}
+    for s in conv.segs:
+        who = "client" if s.src == conv.client else "server"
+        if s.iface not in first.get(who, {}) or s.ts < first[who][s.iface]:
+            first.setdefault(who, {})[s.iface] = s.ts
+    named = {v: k for k, v in cap.sides.items() if v}
+    if set(named) == {"client", "server"} and named["client"] in ifaces and named["server"] in ifaces:
+        return dict(named)
+    if "client" in first:
+        c_if = min(first["client"], key=first["client"].get)
+        return {"client": c_if, "server": sorted(ifaces - {c_if})[0]}
+    return None
+
+
 def conversation_arrows(cap, conv):
     """(arrows, near, ledger) of conversation conv of cap: every arrow labelled, in send order; near maps
     "client"/"server" to the interface of each side (None for a one-sided capture, and then ledger is None)."""
-    ifaces = {s.iface for s in conv.segs}
-    near = None
-    if len(ifaces) >= 2:
-        first = {}
-        for s in conv.segs:
-            who = "client" if (s.d["src"], s.d["sport"]) == conv.client else "server"
-            if s.iface not in first.get(who, {}) or s.ts < first[who][s.iface]:
-                first.setdefault(who, {})[s.iface] = s.ts
-        named = {v: k for k, v in cap.sides.items() if v}
-        if set(named) == {"client", "server"} and named["client"] in ifaces and named["server"] in ifaces:
-            near = dict(named)
-        elif "client" in first:
-            c_if = min(first["client"], key=first["client"].get)
-            rest = sorted(ifaces - {c_if})
-            near = {"client": c_if, "server": rest[0]}
-    if near:
-        arrows, led = _arrows_two_sided(conv, near)
-    else:
-        arrows, led = _arrows_one_sided(conv), None
+    near = _sides(cap, conv)
+    arrows, led = _arrows(conv, near, conv.segs)
     _annotate(arrows, conv.proto)
     return arrows, near, led
+
+
+def _first_seqs(conv):
+    """Each direction's initial sequence number as _annotate finds it among all the arrows: the first SYN's,
+    else the first packet's."""
+    isn, first = {}, {}
+    for s in sorted(conv.segs, key=lambda s: s.ts):
+        d = C2S if s.src == conv.client else S2C
+        first.setdefault(d, s.t["seq"])
+        if d not in isn and "S" in s.t["flags"]:
+            isn[d] = s.t["seq"]
+            if len(isn) == 2:
+                break
+    return {**first, **isn}
+
+
+class _Span:
+    """A bounded window of a long conversation, matched and labelled from the packets around it only (issue 13: a
+    window of 2,000 packets of a 25,000-frame capture took seconds, most of them for packets not drawn). The span
+    holds the packets sent from SPAN_MARGIN before the window to SPAN_MARGIN after it, and what arrived
+    meanwhile; the packets sent before it carry the senders' sequence numbers in, headers only. Every packet's
+    key (its sender, IPv4 id and TCP or UDP segment, what the ledger pairs copies by) then says whether one
+    outside the span would change an arrow of the window (its copy, a duplicate, one that overtook it, a sender
+    waiting since before the span), and the span widens until none would: the window is what matching the whole
+    conversation gives. A corrupted arrival, which the ledger pairs by length, not by key, leaves the
+    conversation to be matched whole."""
+
+    def __init__(self, conv, near, t0):
+        self.conv, self.near, self.t0 = conv, near, t0
+        if near:
+            leaves = {conv.client: near["client"], conv.server: near["server"]}
+            reaches = {conv.client: near["server"], conv.server: near["client"]}
+            self.sent = sorted((s for s in conv.segs if s.iface == leaves[s.src]), key=lambda s: s.ts)
+            self.arrived = sorted((s for s in conv.segs if s.iface == reaches[s.src]), key=lambda s: s.ts)
+        else:
+            self.sent, self.arrived = sorted(conv.segs, key=lambda s: s.ts), []
+        self.times = [s.ts for s in self.sent]
+        self.arrived_times = [s.ts for s in self.arrived]
+        self.frame_ts = {s.frame: s.ts for s in conv.segs}
+        self.isn = _first_seqs(conv) if conv.proto == TCP else None
+        self.first = self.last = None   # "sent"/"arrived" -> {key: the time of its first (last) copy there}
+        self.unexplained = []   # arrival times that no earlier send explains: the ledger's unmatched arrows
+        self.unexplained_ids = set()
+
+    @staticmethod
+    def _key(s):
+        return s.src, s.ip_id, s.l4         # what the arrows pair copies by: the ledger's key, unhashed
+
+    def _read_keys(self):
+        """Reads every packet's key; False when an arrival nothing explains is corrupted."""
+        sent = [self._key(s) for s in self.sent]
+        arrived = [self._key(s) for s in self.arrived]
+        # each list is in time order: the last time a key is given is its latest copy, reversed its earliest
+        self.first = {"sent": dict(zip(reversed(sent), reversed(self.times))),
+                      "arrived": dict(zip(reversed(arrived), reversed(self.arrived_times)))}
+        self.last = {"sent": dict(zip(sent, self.times)), "arrived": dict(zip(arrived, self.arrived_times))}
+        first_sent = self.first["sent"]
+        for s, k in zip(self.arrived, arrived):
+            if first_sent.get(k, s.ts + 1) > s.ts:
+                if not s.d["csum_ok"]:
+                    return False
+                self.unexplained.append(s.ts)
+                self.unexplained_ids.add(id(s))
+        return True
+
+    def _bounds(self, start, end, max_arrows, highlight, margin):
+        """(index in self.sent of the span's first packet, of the first after it), or None when a bound is a frame
+        of another conversation."""
+        def when(bound):
+            return self.frame_ts.get(bound[1]) if bound[0] == "frame" else self.t0 + bound[1]
+        a = when(start) if start else None
+        b = when(end) if end else None
+        if (start and a is None) or (end and b is None):
+            return None
+        n = len(self.times)
+        # margin (>= 1) packets sent before the window and after it: the span's edges never cut it. A window of
+        # the last max_arrows arrows up to b is counted back from b: its span starts with the conversation.
+        lo_k = 0 if a is None else max(0, bisect.bisect_left(self.times, a) - margin)
+        hi_k = n if b is None else bisect.bisect_right(self.times, b) + margin
+        if max_arrows and (a is not None or b is None):
+            # the window's last arrow was sent no later than the max_arrows-th packet sent from its start on
+            k = 0 if a is None else bisect.bisect_left(self.times, a)
+            marked = [self.frame_ts[f] for f in highlight if f in self.frame_ts]
+            if a is None and b is None and marked:
+                k = bisect.bisect_left(self.times, min(marked))
+            hi_k = min(hi_k, k + max_arrows + margin)
+        return lo_k, min(hi_k, n)
+
+    def window(self, start, end, max_arrows, highlight):
+        """(the window's arrows, how many arrows before it, after it, the span's ledger, the span's packet count),
+        or None when the window needs the whole conversation."""
+        if self.near and self.first is None and not self._read_keys():
+            return None
+        got = self._bounds(start, end, max_arrows, highlight, SPAN_MARGIN)
+        while got is not None and got != (0, len(self.times)):
+            lo_k, hi_k = got
+            lo = self.times[lo_k] if lo_k else None
+            hi = self.times[hi_k] if hi_k < len(self.times) else None
+            segs = [s for s in self.conv.segs if (lo is None or s.ts >= lo) and (hi is None or s.ts <= hi)]
+            earlier = self.sent[:bisect.bisect_left(self.times, lo) if lo else 0]
+            ghosts = [Arrow(C2S if s.src == self.conv.client else S2C, s) for s in earlier]
+            arrows, led = _arrows(self.conv, self.near, segs)
+            _annotate(ghosts + arrows, self.conv.proto, self.isn, len(ghosts))
+            try:
+                i, j = _window(arrows, self.t0, start, end, max_arrows, highlight)
+            except UsageError:
+                return None         # the whole conversation says why
+            got = self._wider(arrows, i, j, lo_k, hi_k)
+            if got is None:
+                return (arrows[i:j], self._outside(arrows[:i], lo, before=True),
+                        self._outside(arrows[j:], hi, before=False), led, len(segs))
+        return None
+
+    def _wider(self, arrows, i, j, lo_k, hi_k):
+        """None when arrows[i:j], made from the span of the packets sent from self.sent[lo_k] to self.sent[hi_k],
+        are the arrows the whole conversation gives; else a wider span (lo_k, hi_k) that holds what they depend
+        on. (A one-sided capture pairs nothing: its arrows depend on the senders' state only, carried in.)"""
+        n = len(self.times)
+        lo, hi = (self.times[lo_k] if lo_k else -1), (self.times[hi_k] if hi_k < n else 1 << 64)
+        win = arrows[i:j]
+        # every copy of what was sent or arrived from the window's first send (or the first send of what it
+        # resends after a wait: the duplicate ACKs heard meanwhile decide the wait's name) to its last arrival
+        earliest, latest = [], []
+        if self.near:
+            core_lo = min([a.t_send for a in win] + [a.orig.send.ts for a in win if a.waited])
+            core_hi = max(x.ts for a in win for x in (a.send, a.arrive, *a.dups) if x is not None)
+            for segs, times in ((self.sent, self.times), (self.arrived, self.arrived_times)):
+                for k in range(bisect.bisect_left(times, core_lo), len(segs)):
+                    if segs[k].ts > core_hi:
+                        break
+                    key = self._key(segs[k])
+                    earliest.append(min(x.get(key, hi) for x in self.first.values()))
+                    latest.append(max(x.get(key, lo) for x in self.last.values()))
+        new_lo, new_hi = lo_k, hi_k
+        if earliest and min(earliest) < lo:
+            new_lo = max(0, bisect.bisect_left(self.times, min(earliest)) - SPAN_MARGIN)
+        if latest and max(latest) > hi:
+            new_hi = min(n, bisect.bisect_right(self.times, max(latest)) + SPAN_MARGIN)
+        return None if (new_lo, new_hi) == (lo_k, hi_k) else (new_lo, new_hi)
+
+    def _outside(self, part, edge, before):
+        """How many arrows the whole conversation has before the window (or after it): those of part (the span's,
+        less the arrivals it could not explain only because their send is outside), and those beyond edge."""
+        n = sum(1 for a in part if a.fate != "unmatched" or id(a.arrive) in self.unexplained_ids)
+        if edge is None:
+            return n
+        if before:
+            return n + bisect.bisect_left(self.times, edge) + bisect.bisect_left(self.unexplained, edge)
+        return (n + len(self.times) - bisect.bisect_right(self.times, edge)
+                + len(self.unexplained) - bisect.bisect_right(self.unexplained, edge))
 
 
 def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlight_frames=(),
@@ -503,18 +718,26 @@ def draw(capture, out_svg=None, conversation=None, start=None, end=None, highlig
     conversation: index, filter words or None (the one holding the first of highlight_frames, else the first);
     start/end: "#FRAME", seconds from the conversation's first packet ("0.25", "250ms") or None; at most
     max_arrows arrows are drawn (0: all), the cut marked; arrows holding a frame of highlight_frames get a
-    halo (highlight_text names them in the legend); title replaces the caption's first line; uid prefixes the SVG's ids (several diagrams on one page).
-    Writes out_svg when given and returns a Diagram. Raises LadderError (UsageError for a bad request),
-    OSError or pcapfile.FormatError.
+    halo (highlight_text names them in the legend); title replaces the caption's first line; uid prefixes the
+    SVG's ids (several diagrams on one page). A conversation of more than SPAN_FROM packets is matched only
+    around a window so bounded (_Span), with the same result. Writes out_svg when given and returns a Diagram.
+    Raises LadderError (UsageError for a bad request), OSError or pcapfile.FormatError.
     """
     cap = capture if isinstance(capture, Capture) else load(capture)
     highlight = {int(f) for f in highlight_frames}
     conv = choose(cap, conversation, min(highlight) if highlight else None)
-    arrows, near, led = conversation_arrows(cap, conv)
-    t0 = arrows[0].t_send
-    i, j = _window(arrows, t0, _parse_bound(start), _parse_bound(end), max_arrows, highlight)
-    win = arrows[i:j]
-    dg = Diagram("", conv, win, i, len(arrows) - j, bool(near))
+    t0 = min(s.ts for s in conv.segs)       # the first arrow's send time: no copy arrives before it is sent
+    start, end = _parse_bound(start), _parse_bound(end)
+    got = None
+    if len(conv.segs) > SPAN_FROM and (max_arrows or start or end):
+        near = _sides(cap, conv)
+        got = _Span(conv, near, t0).window(start, end, max_arrows, highlight)
+    if got is None:
+        arrows, near, led = conversation_arrows(cap, conv)
+        i, j = _window(arrows, t0, start, end, max_arrows, highlight)
+        got = arrows[i:j], i, len(arrows) - j, led, len(conv.segs)
+    win, before, after, led, matched = got
+    dg = Diagram("", conv, win, before, after, bool(near), matched=matched)
     dg.svg = _render(cap, dg, win, t0, highlight, title, uid, near, led, highlight_text)
     if out_svg:
         tmp = f"{out_svg}.tmp-{os.getpid()}"
