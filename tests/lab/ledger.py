@@ -121,34 +121,52 @@ def flow(data, linktype):
     return proto, _addr(src), sport, _addr(dst), dport, ip_id, memoryview(data)[start + hl:end]
 
 
-def decode(data, linktype):
-    """The IP packet in a frame as a dict (src, dst, proto, ip_id, l4 bytes, ...) or None when not IP."""
+def _checksums_ok(family, ip, hl, proto, l4, frag):
+    """Whether the IPv4 header's checksum and the TCP or UDP checksum (over its pseudo-header) hold."""
+    ok = family == 6 or _csum(ip[:hl]) == 0xFFFF
+    if ok and proto in (TCP, UDP) and not frag:
+        if proto == UDP and len(l4) >= 8 and struct.unpack_from("!H", l4, 6)[0] == 0 and family == 4:
+            return True     # UDP over IPv4 without checksum
+        pseudo = (ip[12:20] + struct.pack("!BBH", 0, proto, len(l4)) if family == 4 else
+                  ip[8:40] + struct.pack("!IxxxB", len(l4), proto))
+        ok = _csum(pseudo + l4) == 0xFFFF
+    return ok
+
+
+def decode(data, linktype, checksums=True):
+    """The IP packet in a frame as a dict (src, dst, proto, ip_id, l4 bytes, ..., csum_ok) or None when not IP.
+    checksums=False leaves csum_ok out (checksums_ok() says it), for a reader that needs it for few packets."""
     got = _ip(data, linktype)
     if got is None:
         return None
     family, start, end, hl = got
     ip = data[start:end]
     if family == 4:
-        ok = _csum(ip[:hl]) == 0xFFFF
-        src, dst = ip[12:16], ip[16:20]
-        proto, l4 = ip[9], ip[hl:]
-        pseudo = ip[12:20] + struct.pack("!BBH", 0, proto, len(l4))
+        src, dst, proto = ip[12:16], ip[16:20], ip[9]
         ip_id, frag = struct.unpack_from("!H", ip, 4)[0], struct.unpack_from("!H", ip, 6)[0] & 0x3FFF
     else:
-        src, dst = ip[8:24], ip[24:40]
-        proto, l4 = ip[6], ip[40:]
-        pseudo = ip[8:40] + struct.pack("!IxxxB", len(l4), proto)
-        ip_id, frag, ok = None, 0, True
+        src, dst, proto = ip[8:24], ip[24:40], ip[6]
+        ip_id, frag = None, 0
+    l4 = ip[hl:]
     info = {"family": family, "src": _addr(src), "dst": _addr(dst), "proto": proto, "ip_id": ip_id, "l4": l4,
             "len": len(ip), "frag": frag}
     if proto in (TCP, UDP) and not frag:
-        if proto == UDP and len(l4) >= 8 and struct.unpack_from("!H", l4, 6)[0] == 0 and family == 4:
-            pass  # UDP over IPv4 without checksum
-        elif ok:
-            ok = _csum(pseudo + l4) == 0xFFFF
         info.update(transport(proto, l4))
-    info["csum_ok"] = ok
+    if checksums:
+        info["csum_ok"] = _checksums_ok(family, ip, hl, proto, l4, frag)
     return info
+
+
+def checksums_ok(data, linktype):
+    """decode(data, linktype)["csum_ok"] alone."""
+    got = _ip(data, linktype)
+    if got is None:
+        return None
+    family, start, end, hl = got
+    ip = data[start:end]
+    proto = ip[9] if family == 4 else ip[6]
+    frag = struct.unpack_from("!H", ip, 6)[0] & 0x3FFF if family == 4 else 0
+    return _checksums_ok(family, ip, hl, proto, ip[hl:], frag)
 
 
 def binom_bounds(n, p, alpha=ALPHA):
@@ -199,7 +217,7 @@ class Ledger:
     def _classify(self, pkts):
         out = {C2S: [], S2C: []}
         for ts, linktype, data in pkts:
-            d = decode(data, linktype)
+            d = decode(data, linktype, checksums=False)     # only an arrival nothing matches needs them
             if d is None:
                 self.other += 1
                 continue
@@ -211,6 +229,7 @@ class Ledger:
                 self.other += 1
                 continue
             d["ts"] = ts
+            d["frame"] = data, linktype
             d["key"] = (d["proto"], d["ip_id"], hashlib.blake2b(d["l4"], digest_size=12).digest())
             out[direction].append(d)
         return out
@@ -246,6 +265,7 @@ class Ledger:
             order.append(e["i"])
         # an arrival nothing matches, with a bad checksum, is the corrupted copy of a lost packet of its length
         for a in bad:
+            a["csum_ok"] = checksums_ok(*a["frame"])
             if not a["csum_ok"]:
                 e = next((c for c in reversed(entries) if c["fate"] == "lost" and c["len"] == a["len"]
                           and c["ts"] <= a["ts"]), None)
