@@ -15,6 +15,7 @@ milliseconds where matplotlib needs a second to import.
 import argparse
 import bisect
 import dataclasses
+import gc
 import html
 import mmap
 import os
@@ -618,7 +619,7 @@ class _Span:
         first_sent = self.first["sent"]
         for s, k in zip(self.arrived, arrived):
             if first_sent.get(k, s.ts + 1) > s.ts:
-                if not s.d["csum_ok"]:
+                if not lab_ledger.checksums_ok(s.data, s.linktype):
                     return False
                 self.unexplained.append(s.ts)
                 self.unexplained_ids.add(id(s))
@@ -1161,6 +1162,9 @@ def main(argv=None):
         hl = [int(x.strip().lstrip("#")) for x in a.highlight.split(",") if x.strip()]
     except ValueError:
         ap.error(f"--highlight {a.highlight!r}: frame numbers separated by commas")
+    # A command that makes one object or more per packet, none in a cycle, and exits: the collector's passes
+    # over them were a tenth of its time on a 20,000-frame capture.
+    gc.disable()
     try:
         cap = load(a.capture)
     except (OSError, pcapfile.FormatError) as e:
