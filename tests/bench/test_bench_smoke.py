@@ -20,6 +20,7 @@ ROWS = [
     "sniffer capture rate",
     "sniffer CPU per captured packet",
     "offline labelling of",
+    "ladder diagram of",
     "uppercase transform",
     "server RSS per idle connection",
 ]
