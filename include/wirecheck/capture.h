@@ -11,6 +11,8 @@
 #define WC_SNIFF_DEFAULT_MAX_FLOWS 65536
 /* The kernel's TPACKET_V3 blocks are handed over when full or after this long. */
 #define WC_SNIFF_BLOCK_TIMEOUT_MS 100
+/* After a stop, how much longer the sniffer reads for packets the kernel counted but has not handed over. */
+#define WC_SNIFF_DRAIN_MAX_MS 1000
 /* The output buffer is written out at least this often. */
 #define WC_SNIFF_FLUSH_MS 1000
 

@@ -245,6 +245,22 @@ static void dispatch(struct wc_sniff *s, struct pollfd *pfd, struct source **pol
     }
 }
 
+/* Does the kernel count packets on an open source that we have not read yet (in a block it has not handed
+ * over)? Its count includes the ones it dropped. */
+static int pending(struct wc_sniff *s)
+{
+    for (size_t i = 0; i < s->nsrc; i++) {
+        struct source *src = &s->src[i];
+
+        if (src->fd < 0)
+            continue;
+        take_stats(src);
+        if (src->pub.has_stats && (uint64_t)src->pub.recv > src->pub.packets + src->pub.drop)
+            return 1;
+    }
+    return 0;
+}
+
 static size_t poll_set(struct wc_sniff *s, struct pollfd *pfd, struct source **polled, int sfd)
 {
     size_t n = 0;
@@ -268,7 +284,7 @@ static int run_live(struct wc_sniff *s, int sfd)
     const uint64_t ms = 1000000ull;
     struct pollfd pfd[WC_SNIFF_MAX_IFACES + 1];
     struct source *polled[WC_SNIFF_MAX_IFACES];
-    uint64_t now = wc_now_ns(), last_flush = now, drain_until = 0;
+    uint64_t now = wc_now_ns(), last_flush = now, drain_until = 0, drain_limit = 0;
     uint64_t deadline = s->cfg->duration_ms ? now + (uint64_t)s->cfg->duration_ms * ms : 0;
 
     for (;;) {
@@ -293,8 +309,10 @@ static int run_live(struct wc_sniff *s, int sfd)
 
             /* Packets before the signal may sit in a block the kernel has not
              * handed over yet: keep reading for one block timeout. */
-            if (sig > 0 && !drain_until)
+            if (sig > 0 && !drain_until) {
                 drain_until = wc_now_ns() + (WC_SNIFF_BLOCK_TIMEOUT_MS + 50) * ms;
+                drain_limit = drain_until + WC_SNIFF_DRAIN_MAX_MS * ms;
+            }
         }
         dispatch(s, pfd, polled, n);
         wc_sniff_order_drained(s, polled_at);
@@ -307,10 +325,17 @@ static int run_live(struct wc_sniff *s, int sfd)
             return wc_sniff_write_failed(s);
         if (s->stop)
             return 0;
-        if (deadline && now >= deadline && !drain_until)
+        if (deadline && now >= deadline && !drain_until) {
             drain_until = now + (WC_SNIFF_BLOCK_TIMEOUT_MS + 50) * ms;
-        if (drain_until && now >= drain_until)
-            return 0;
+            drain_limit = drain_until + WC_SNIFF_DRAIN_MAX_MS * ms;
+        }
+        if (drain_until && now >= drain_until) {
+            /* The kernel's block timer runs late on a loaded machine (and in User-Mode Linux): while it still
+             * holds packets it counted, read on for them, a block timeout at a time, up to a bound. */
+            if (now >= drain_limit || !pending(s))
+                return 0;
+            drain_until = now + WC_SNIFF_BLOCK_TIMEOUT_MS * ms;
+        }
     }
 }
 
