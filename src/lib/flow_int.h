@@ -1,4 +1,5 @@
-/* flow_int.h - a flow's private state, shared by the table (flow.c) and the labels (flow_label.c). */
+/* flow_int.h - a flow's private state, shared by the table (flow.c) and the labels (flow_label.c,
+ * flow_label_tcp.c). */
 #ifndef WIRECHECK_FLOW_INT_H
 #define WIRECHECK_FLOW_INT_H
 
@@ -46,6 +47,10 @@ struct flow {
 /* Updates f with pkt, seen in direction dir (0: as the flow's first packet went), and writes its label into
  * label[0..len) (NUL-terminated, possibly empty). */
 void wc_flow_label(struct flow *f, int dir, uint64_t ts_ns, const struct wc_packet *pkt, char *label, size_t len);
+
+struct lbl;
+/* wc_flow_label for a TCP segment: updates f's state in direction dir and appends the label to l. */
+void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts_ns, const struct wc_packet *pkt, struct lbl *l);
 
 /* Datagrams whose fragments are followed at once (a power of two). */
 #define WC_FRAG_SLOTS 64
