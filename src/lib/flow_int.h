@@ -10,6 +10,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Segments sent each way remembered to recognise the network's copies, which may arrive after other packets
+ * (a power of two). */
+#define WC_TCP_RECENT 8
+
+/* What a copy made by the network has in common with its original: the same segment with the same IP ID
+ * (IPv4), or the same bytes where there is no IP ID. A sender's retransmission has a new IP ID and timestamp. */
+struct tcp_sig {
+    uint32_t seq, ack, len, tsval;
+    uint16_t ip_id, win;
+    uint8_t flags, used;
+};
+
 /* Per-direction state the labels need; the counts live in the summary. */
 struct dir_state {
     uint32_t isn;                 /* relative numbers count from here */
@@ -17,17 +29,14 @@ struct dir_state {
     uint32_t syn_seq, fin_seq;
     uint32_t hole_lo, hole_hi;    /* bytes never seen below nxt */
     uint64_t hole_ns;             /* when the hole appeared */
-    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1, has_last : 1,
-        has_ack : 1, id_known : 1, ids_count : 1, ts_known : 1;
+    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1, has_ack : 1,
+        id_known : 1, ids_count : 1, ts_known : 1;
     /* The latest-sent segment seen this way, by its IPv4 ID (Linux counts it up per packet of a socket) or
      * its TCP timestamp: a segment below nxt sent before it was overtaken, one sent after it is a resend. */
     uint16_t max_id, hole_id;     /* hole_id, hole_tsval: of the segment that opened the hole */
     uint32_t max_tsval, hole_tsval;
-    /* The last segment sent this way, to tell a copy made by the network (same IP ID, or the same bytes where
-     * there is no IP ID) from a retransmission by the sender. */
-    uint16_t last_ip_id, last_win;
-    uint8_t last_flags;
-    uint32_t last_seq, last_ack, last_len, last_tsval;
+    uint8_t recent_next;
+    struct tcp_sig recent[WC_TCP_RECENT];   /* the last segments sent this way, a ring: recent_next is the oldest */
     /* Duplicate ACKs: the ACK number and window of the last ACK sent this way, and how many repeated it. */
     uint32_t ack, dupacks;
     uint16_t win;

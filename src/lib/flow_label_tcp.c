@@ -60,6 +60,37 @@ static int sent_before_hole(const struct dir_state *d, const struct wc_packet *p
     return -1;
 }
 
+/* Is p the network's copy of a segment sent this way lately? */
+static int is_copy(const struct dir_state *d, const struct wc_packet *p, uint32_t seglen)
+{
+    if (p->ip_version == 4 ? p->ip_id == 0 : !(seglen && p->has_ts))
+        return 0;
+    for (unsigned i = 0; i < WC_TCP_RECENT; i++) {
+        const struct tcp_sig *r = &d->recent[i];
+
+        if (r->used && r->seq == p->seq && r->ack == p->ack && r->len == p->payload_len &&
+            r->flags == p->tcp_flags && r->win == p->window &&
+            (p->ip_version == 4 ? r->ip_id == p->ip_id : r->tsval == p->ts_val))
+            return 1;
+    }
+    return 0;
+}
+
+static void remember(struct dir_state *d, const struct wc_packet *p)
+{
+    struct tcp_sig *r = &d->recent[d->recent_next];
+
+    d->recent_next = (uint8_t)((d->recent_next + 1) & (WC_TCP_RECENT - 1));
+    r->seq = p->seq;
+    r->ack = p->ack;
+    r->len = p->payload_len;
+    r->tsval = p->ts_val;
+    r->ip_id = p->ip_id;
+    r->win = p->window;
+    r->flags = p->tcp_flags;
+    r->used = 1;
+}
+
 /* A new ACK number or window sent this way: the count of duplicate ACKs starts again. */
 static void note_ack(struct dir_state *d, const struct wc_packet *p)
 {
@@ -78,11 +109,8 @@ void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pac
     int sent_before;
 
     /* A copy the network made: the same segment again with the same IP ID (IPv4), or with the same
-     * timestamps where there is no IP ID. A sender's retransmission gets a new IP ID and a new timestamp. */
-    if (d->has_last && p->seq == d->last_seq && p->ack == d->last_ack && plen == d->last_len &&
-        fl == d->last_flags && p->window == d->last_win &&
-        (p->ip_version == 4 ? p->ip_id == d->last_ip_id && p->ip_id != 0
-                            : seglen && p->has_ts && p->ts_val == d->last_tsval)) {
+     * timestamps where there is no IP ID; reordering may put other packets between it and its original. */
+    if (is_copy(d, p, seglen)) {
         side->dup++;
         if (seglen)
             put_sus(l, "network duplicate of seq=", p->seq - (d->isn_known ? d->isn : p->seq), " len=");
@@ -100,14 +128,7 @@ void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pac
         return;
     }
     sent_before = sent_earlier(d, p);
-    d->has_last = 1;
-    d->last_seq = p->seq;
-    d->last_ack = p->ack;
-    d->last_len = plen;
-    d->last_flags = fl;
-    d->last_win = p->window;
-    d->last_ip_id = p->ip_id;
-    d->last_tsval = p->ts_val;
+    remember(d, p);
     side->packets++;
     side->bytes += plen;
     if (fl & WC_TCP_RST) {

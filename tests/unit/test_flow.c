@@ -192,6 +192,53 @@ static void test_tcp_duplicates(void)
     wc_flows_free(t);
 }
 
+/* An IPv6 segment: no IP ID, only its TCP timestamp tells one sending from another. */
+static struct wc_packet v6_ts(struct wc_packet p, uint32_t tsval)
+{
+    p.ip_version = 6;
+    p.has_ts = 1;
+    p.ts_val = tsval;
+    return p;
+}
+
+/* Reordering puts other packets between the network's copy and its original: still a copy, not a resend. */
+static void test_tcp_late_copies(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint32_t c = 100, s = 5000;
+    uint64_t ts = 0;
+
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, c, 0, 0), 1));
+    L("handshake 2/3 SYN-ACK", with_id(tcp(1, WC_TCP_SYN | WC_TCP_ACK, s, c + 1, 0), 20));
+    L("handshake 3/3 ACK", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 0), 2));
+    L("data seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    L("data seq=101 len=100", with_id(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 4));
+    L("ACK ack=101", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 21));
+    L("network duplicate of seq=1 len=100 (same IP ID 0x0003)", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    L("ACK ack=201", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 201, 0), 22));
+    L("network duplicate of ACK ack=101 (same IP ID 0x0015)", with_id(tcp(1, WC_TCP_ACK, s + 1, c + 101, 0), 21));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client network duplicates", 1, f->side[0].dup);
+    CHECK_EQ("server network duplicates", 1, f->side[1].dup);
+    CHECK_EQ("client retransmissions", 0, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 0, f->side[0].ooo);
+
+    /* IPv6: the same bytes, timestamp included, are the copy; a resend has a later timestamp. */
+    L("handshake 1/3 SYN", v6_ts(tcp(0, WC_TCP_SYN, c, 0, 0), 900));
+    L("handshake 2/3 SYN-ACK", v6_ts(tcp(1, WC_TCP_SYN | WC_TCP_ACK, s, c + 1, 0), 7));
+    L("handshake 3/3 ACK", v6_ts(tcp(0, WC_TCP_ACK, c + 1, s + 1, 0), 901));
+    L("data seq=1 len=100", v6_ts(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 1000));
+    L("data seq=101 len=100", v6_ts(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 1000));
+    L("network duplicate of seq=1 len=100 (same bytes)", v6_ts(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 1000));
+    L("retransmission of seq=1 len=100", v6_ts(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 1050));
+    CHECK_EQ("flows", 2, wc_flows_count(t));
+    f = wc_flows_get(t, 1);
+    CHECK_EQ("IPv6 client network duplicates", 1, f->side[0].dup);
+    CHECK_EQ("IPv6 client retransmissions", 1, f->side[0].retrans);
+    wc_flows_free(t);
+}
+
 /* 10.0.0.1 -> 10.0.0.2, IPv4 id 0x1a2b, a fragment of `len` bytes at `off`. */
 static struct wc_packet frag(uint8_t proto, uint16_t off, uint32_t len, int more)
 {
@@ -269,6 +316,7 @@ int main(void)
 {
     test_tcp();
     test_tcp_duplicates();
+    test_tcp_late_copies();
     test_fragments_and_other();
     test_udp();
     test_limits();
