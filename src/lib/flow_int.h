@@ -10,16 +10,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Segments sent each way remembered to recognise the network's copies, which may arrive after other packets
- * (a power of two). */
+/* Gaps in a direction's sequence space followed at once; one more drops the oldest. */
+#define WC_TCP_HOLES 4
+/* Segments remembered each way: to recognise the network's copies, which may arrive after other packets, and
+ * which copy brought bytes seen before (a power of two). */
 #define WC_TCP_RECENT 8
 
-/* What a copy made by the network has in common with its original: the same segment with the same IP ID
- * (IPv4), or the same bytes where there is no IP ID. A sender's retransmission has a new IP ID and timestamp. */
+/* Bytes never seen below nxt, and the segment that opened the hole (its IPv4 ID, its TCP timestamp, when). */
+struct tcp_hole {
+    uint32_t lo, hi;
+    uint64_t ns;
+    uint32_t tsval;
+    uint16_t id;
+    uint8_t has_ts;
+};
+
+/* A segment as it was sent. A copy made by the network has the same segment with the same IP ID (IPv4), or the
+ * same bytes where there is no IP ID; a sender's retransmission has a new IP ID and timestamp, which also tell
+ * whether it was sent before or after another segment. */
 struct tcp_sig {
     uint32_t seq, ack, len, tsval;
     uint16_t ip_id, win;
-    uint8_t flags, used;
+    uint8_t flags, has_ts, used;
 };
 
 /* Per-direction state the labels need; the counts live in the summary. */
@@ -27,15 +39,18 @@ struct dir_state {
     uint32_t isn;                 /* relative numbers count from here */
     uint32_t nxt;                 /* highest sequence number sent + 1 */
     uint32_t syn_seq, fin_seq;
-    uint32_t hole_lo, hole_hi;    /* bytes never seen below nxt */
-    uint64_t hole_ns;             /* when the hole appeared */
-    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, has_hole : 1, udp_started : 1, has_ack : 1,
-        id_known : 1, ids_count : 1, ts_known : 1;
+    /* Below unknown_hi (if unknown): bytes that may never have been seen here, though no hole says so (the
+     * flow was picked up mid-stream, or a hole was dropped to make room). */
+    uint32_t unknown_hi;
+    unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, udp_started : 1, has_ack : 1, id_known : 1,
+        ids_count : 1, ts_known : 1, unknown : 1;
     /* The latest-sent segment seen this way, by its IPv4 ID (Linux counts it up per packet of a socket) or
-     * its TCP timestamp: a segment below nxt sent before it was overtaken, one sent after it is a resend. */
-    uint16_t max_id, hole_id;     /* hole_id, hole_tsval: of the segment that opened the hole */
-    uint32_t max_tsval, hole_tsval;
-    uint8_t recent_next;
+     * its TCP timestamp: where nothing else tells, a segment below nxt sent before it was overtaken, one sent
+     * after it is a resend. */
+    uint16_t max_id;
+    uint32_t max_tsval;
+    uint8_t nholes, recent_next;
+    struct tcp_hole holes[WC_TCP_HOLES];    /* in sequence order */
     struct tcp_sig recent[WC_TCP_RECENT];   /* the last segments sent this way, a ring: recent_next is the oldest */
     /* Duplicate ACKs: the ACK number and window of the last ACK sent this way, and how many repeated it. */
     uint32_t ack, dupacks;

@@ -3,6 +3,8 @@
 #include "flow_int.h"
 #include "label_int.h"
 
+#include <string.h>
+
 /* Serial-number arithmetic (RFC 1982): is a before b? */
 static int seq_lt(uint32_t a, uint32_t b)
 {
@@ -50,14 +52,77 @@ static int sent_earlier(struct dir_state *d, const struct wc_packet *p)
     return r;
 }
 
-/* Was p sent before the segment that opened the hole (1), after it (0), or is it not known (-1)? */
-static int sent_before_hole(const struct dir_state *d, const struct wc_packet *p)
+/* Was p sent before a segment with this IPv4 ID and timestamp (1), after it (0), or is it not known (-1)? */
+static int sent_before_seg(const struct dir_state *d, const struct wc_packet *p, uint16_t id, uint32_t tsval,
+                           int has_ts)
 {
-    if (p->ip_version == 4 && p->ip_id && d->ids_count && d->hole_id && p->ip_id != d->hole_id)
-        return (int16_t)(uint16_t)(p->ip_id - d->hole_id) < 0;
-    if (p->has_ts && d->ts_known && p->ts_val != d->hole_tsval)
-        return seq_lt(p->ts_val, d->hole_tsval);
+    if (p->ip_version == 4 && p->ip_id && d->ids_count && id && p->ip_id != id)
+        return (int16_t)(uint16_t)(p->ip_id - id) < 0;
+    if (p->has_ts && has_ts && p->ts_val != tsval)
+        return seq_lt(p->ts_val, tsval);
     return -1;
+}
+
+/* Bytes below hi may never have been seen this way, though no hole says so. */
+static void mark_unknown(struct dir_state *d, uint32_t hi)
+{
+    if (!d->unknown || seq_lt(d->unknown_hi, hi)) {
+        d->unknown = 1;
+        d->unknown_hi = hi;
+    }
+}
+
+/* The hole that seq lies in, or NULL. */
+static struct tcp_hole *hole_at(struct dir_state *d, uint32_t seq)
+{
+    for (unsigned i = 0; i < d->nholes; i++)
+        if (!seq_lt(seq, d->holes[i].lo) && seq_lt(seq, d->holes[i].hi))
+            return &d->holes[i];
+    return NULL;
+}
+
+static void hole_remove(struct dir_state *d, unsigned i)
+{
+    memmove(&d->holes[i], &d->holes[i + 1], (d->nholes - i - 1) * sizeof d->holes[0]);
+    d->nholes--;
+}
+
+/* p opened the gap [lo, hi) above every hole; with no room, the oldest hole's bytes become unknown. */
+static void hole_open(struct dir_state *d, uint32_t lo, uint32_t hi, uint64_t ts, const struct wc_packet *p)
+{
+    struct tcp_hole *h;
+
+    if (d->nholes == WC_TCP_HOLES) {
+        mark_unknown(d, d->holes[0].hi);
+        hole_remove(d, 0);
+    }
+    h = &d->holes[d->nholes++];
+    h->lo = lo;
+    h->hi = hi;
+    h->ns = ts;
+    h->tsval = p->ts_val;
+    h->id = p->ip_id;
+    h->has_ts = (uint8_t)(p->has_ts != 0);
+}
+
+/* [seq, end) arrived, seq inside hole h: what is left of h, split in two (same opener) if there is room. */
+static void hole_fill(struct dir_state *d, struct tcp_hole *h, uint32_t seq, uint32_t end)
+{
+    unsigned i = (unsigned)(h - d->holes);
+
+    if (seq == h->lo) {
+        if (seq_lt(end, h->hi))
+            h->lo = end;
+        else
+            hole_remove(d, i);
+    } else if (!seq_lt(end, h->hi)) {
+        h->hi = seq;
+    } else if (d->nholes < WC_TCP_HOLES) {
+        memmove(&d->holes[i + 1], &d->holes[i], (d->nholes - i) * sizeof d->holes[0]);
+        d->nholes++;
+        d->holes[i].hi = seq;
+        d->holes[i + 1].lo = end;
+    }
 }
 
 /* Is p the network's copy of a segment sent this way lately? */
@@ -88,7 +153,28 @@ static void remember(struct dir_state *d, const struct wc_packet *p)
     r->ip_id = p->ip_id;
     r->win = p->window;
     r->flags = p->tcp_flags;
+    r->has_ts = (uint8_t)(p->has_ts != 0);
     r->used = 1;
+}
+
+/* p (remembered last) carries bytes already seen here: was it sent before every recent segment that brought
+ * them (1: the original, overtaken by its resend), after one of them (0: a resend), or is it not known (-1)? */
+static int sent_before_copies(const struct dir_state *d, const struct wc_packet *p)
+{
+    int r = -1;
+
+    for (unsigned i = 1; i < WC_TCP_RECENT; i++) {
+        const struct tcp_sig *c = &d->recent[(d->recent_next - 1 - i) & (WC_TCP_RECENT - 1)];
+        int o;
+
+        if (!c->used || !c->len || seq_lt(p->seq, c->seq) || !seq_lt(p->seq, c->seq + c->len))
+            continue;
+        if ((o = sent_before_seg(d, p, c->ip_id, c->tsval, c->has_ts)) == 0)
+            return 0;
+        if (o == 1)
+            r = 1;
+    }
+    return r;
 }
 
 /* A new ACK number or window sent this way: the count of duplicate ACKs starts again. */
@@ -159,6 +245,7 @@ void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pac
         d->isn = p->seq - 1;
         d->nxt = p->seq;
         d->isn_known = 1;
+        mark_unknown(d, p->seq);
     }
     if ((fl & WC_TCP_ACK) && !f->s.handshake && d->syn && !d->synack && peer->synack &&
         seglen == 0 && p->ack == peer->isn + 1 && p->seq == d->isn + 1) {
@@ -195,43 +282,46 @@ void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pac
         uint32_t rel = p->seq - d->isn;
 
         if (seq_lt(p->seq, d->nxt)) {
-            int in_hole = d->has_hole && !seq_lt(p->seq, d->hole_lo) && seq_lt(p->seq, d->hole_hi);
-            /* Filling a hole soon after it appeared is reordering on the way here;
-             * filling it later than one RTT is the sender repairing a loss. */
-            int late = f->s.rtt_ns && ts - d->hole_ns > f->s.rtt_ns;
+            struct tcp_hole *h = hole_at(d, p->seq);
+            int ooo;
 
-            /* Where the sender's order is known (IP ID, timestamp), it decides: in the hole, sent before the
-             * segment that opened it is reordering, sent after it a resend; else the hole and the RTT. */
-            int before = in_hole ? sent_before_hole(d, p) : sent_before;
+            if (h) {
+                /* Where the sender's order is known (IP ID, timestamp), it decides: sent before the segment
+                 * that opened the hole is reordering, sent after it a resend. Else filling a hole soon after
+                 * it appeared is reordering on the way here; later than one RTT, the sender repairing a loss. */
+                int before = sent_before_seg(d, p, h->id, h->tsval, h->has_ts);
+                int late = f->s.rtt_ns && ts - h->ns > f->s.rtt_ns;
 
-            if (before == 1 || (before < 0 && in_hole && !late)) {
+                ooo = before == 1 || (before < 0 && !late);
+                hole_fill(d, h, p->seq, p->seq + plen);
+            } else if (d->unknown && seq_lt(p->seq, d->unknown_hi)) {
+                /* Bytes perhaps never seen here: only the sender's order can tell. */
+                ooo = sent_before == 1;
+            } else {
+                /* Bytes seen here already, and not the network's copy: the sender sent them again (even if
+                 * segments it sent later overtook this one), unless this is the first copy, which its own
+                 * resend overtook. */
+                ooo = sent_before_copies(d, p) == 1;
+            }
+            if (ooo) {
                 side->ooo++;
                 put_sus(l, "out-of-order seq=", rel, " len=");
-                put_u(l, plen);
             } else {
                 side->retrans++;
                 put_sus(l, "retransmission of seq=", rel, " len=");
-                put_u(l, plen);
             }
-            if (in_hole && p->seq == d->hole_lo) {
-                d->hole_lo = p->seq + plen;
-                if (!seq_lt(d->hole_lo, d->hole_hi))
-                    d->has_hole = 0;
-            }
+            put_u(l, plen);
         } else {
             put_sus(l, "data seq=", rel, " len=");
             put_u(l, plen);
             if (seq_lt(d->nxt, p->seq)) {
-                d->has_hole = 1;
-                d->hole_lo = d->nxt;
-                d->hole_hi = p->seq;
-                d->hole_ns = ts;
-                d->hole_id = p->ip_id;
-                d->hole_tsval = p->ts_val;
+                hole_open(d, d->nxt, p->seq, ts, p);
                 put_sus(l, ", gap of ", p->seq - d->nxt, " bytes before seq=");
                 put_u(l, rel);
             }
         }
+    } else if (seq_lt(d->nxt, p->seq)) {
+        hole_open(d, d->nxt, p->seq, ts, p);    /* a FIN ahead of data not seen yet */
     }
     if (seq_lt(d->nxt, p->seq + seglen))
         d->nxt = p->seq + seglen;

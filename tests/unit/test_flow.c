@@ -239,6 +239,85 @@ static void test_tcp_late_copies(void)
     wc_flows_free(t);
 }
 
+/* Bytes seen here already come again as a resend, even when segments sent after it overtook it; only the
+ * first copy, overtaken by its own resend, is out of order. IP IDs count up as Linux's do. */
+static void test_tcp_resends_overtaken(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint32_t c = 100, s = 5000;
+    uint64_t ts = 0;
+
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, c, 0, 0), 1));
+    L("handshake 2/3 SYN-ACK", with_id(tcp(1, WC_TCP_SYN | WC_TCP_ACK, s, c + 1, 0), 20));
+    L("handshake 3/3 ACK", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 0), 2));
+    /* A (ID 3) overtaken by B (ID 4); the sender resends A (ID 5) and sends C (ID 6), which overtakes it. */
+    L("data seq=101 len=100, gap of 100 bytes before seq=101", with_id(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 4));
+    L("out-of-order seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    L("data seq=201 len=100", with_id(tcp(0, WC_TCP_ACK, c + 201, s + 1, 100), 6));
+    L("retransmission of seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 5));
+    /* D (ID 7) late, E (ID 8) opens a gap, D's resend (ID 9) fills it; then D itself: out of order. */
+    L("data seq=401 len=100, gap of 100 bytes before seq=401", with_id(tcp(0, WC_TCP_ACK, c + 401, s + 1, 100), 8));
+    L("retransmission of seq=301 len=100", with_id(tcp(0, WC_TCP_ACK, c + 301, s + 1, 100), 9));
+    L("out-of-order seq=301 len=100", with_id(tcp(0, WC_TCP_ACK, c + 301, s + 1, 100), 7));
+    /* A FIN (ID 11) overtakes the last data (ID 10): the bytes before it are a hole all the same. */
+    L("FIN", with_id(tcp(0, WC_TCP_ACK | WC_TCP_FIN, c + 601, s + 1, 0), 11));
+    L("out-of-order seq=501 len=100", with_id(tcp(0, WC_TCP_ACK, c + 501, s + 1, 100), 10));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client retransmissions", 2, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 3, f->side[0].ooo);
+    CHECK_EQ("client network duplicates", 0, f->side[0].dup);
+    wc_flows_free(t);
+}
+
+/* Each hole keeps the segment that opened it, so a later gap does not lose the order of an earlier one. */
+static void test_tcp_holes(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint32_t c = 100, s = 5000;
+    uint64_t ts = 0;
+    char want[64];
+
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, c, 0, 0), 1));
+    L("handshake 2/3 SYN-ACK", with_id(tcp(1, WC_TCP_SYN | WC_TCP_ACK, s, c + 1, 0), 20));
+    L("handshake 3/3 ACK", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 0), 2));
+    L("data seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    /* B (ID 4) lost: C (ID 5) opens a hole; D (ID 6) late: E (ID 7) opens a second one. */
+    L("data seq=201 len=100, gap of 100 bytes before seq=201", with_id(tcp(0, WC_TCP_ACK, c + 201, s + 1, 100), 5));
+    L("data seq=401 len=100, gap of 100 bytes before seq=401", with_id(tcp(0, WC_TCP_ACK, c + 401, s + 1, 100), 7));
+    /* B's resend (ID 8), overtaken by F (ID 9): sent after its hole's opener (ID 5), a resend. */
+    L("data seq=501 len=100", with_id(tcp(0, WC_TCP_ACK, c + 501, s + 1, 100), 9));
+    L("retransmission of seq=101 len=100", with_id(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 8));
+    L("out-of-order seq=301 len=100", with_id(tcp(0, WC_TCP_ACK, c + 301, s + 1, 100), 6));
+    /* Three segments (IDs 10 to 12) behind G (ID 13); the middle one first splits the hole in two. */
+    L("data seq=901 len=100, gap of 300 bytes before seq=901", with_id(tcp(0, WC_TCP_ACK, c + 901, s + 1, 100), 13));
+    L("out-of-order seq=701 len=100", with_id(tcp(0, WC_TCP_ACK, c + 701, s + 1, 100), 11));
+    L("out-of-order seq=801 len=100", with_id(tcp(0, WC_TCP_ACK, c + 801, s + 1, 100), 12));
+    L("retransmission of seq=701 len=100", with_id(tcp(0, WC_TCP_ACK, c + 701, s + 1, 100), 14));
+    L("out-of-order seq=601 len=100", with_id(tcp(0, WC_TCP_ACK, c + 601, s + 1, 100), 10));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client retransmissions", 2, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 4, f->side[0].ooo);
+    wc_flows_free(t);
+
+    /* One gap more than is followed: the oldest hole is dropped, and what fills it is judged by the sender's
+     * order alone (sent before the latest segment: reordered), not taken for bytes seen already. */
+    t = wc_flows_new(16);
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, c, 0, 0), 1));
+    L("data seq=1 len=100", with_id(tcp(0, WC_TCP_ACK, c + 1, s + 1, 100), 3));
+    for (uint32_t i = 0; i <= 4; i++) {
+        uint32_t rel = 201 + 200 * i;
+
+        snprintf(want, sizeof want, "data seq=%u len=100, gap of 100 bytes before seq=%u", rel, rel);
+        L(want, with_id(tcp(0, WC_TCP_ACK, c + rel, s + 1, 100), (uint16_t)(5 + 2 * i)));
+    }
+    L("out-of-order seq=101 len=100", with_id(tcp(0, WC_TCP_ACK, c + 101, s + 1, 100), 4));
+    L("out-of-order seq=901 len=100", with_id(tcp(0, WC_TCP_ACK, c + 901, s + 1, 100), 12));
+    L("retransmission of seq=701 len=100", with_id(tcp(0, WC_TCP_ACK, c + 701, s + 1, 100), 14));
+    wc_flows_free(t);
+}
+
 /* 10.0.0.1 -> 10.0.0.2, IPv4 id 0x1a2b, a fragment of `len` bytes at `off`. */
 static struct wc_packet frag(uint8_t proto, uint16_t off, uint32_t len, int more)
 {
@@ -317,6 +396,8 @@ int main(void)
     test_tcp();
     test_tcp_duplicates();
     test_tcp_late_copies();
+    test_tcp_resends_overtaken();
+    test_tcp_holes();
     test_fragments_and_other();
     test_udp();
     test_limits();
