@@ -34,31 +34,40 @@ struct tcp_sig {
     uint8_t flags, has_ts, used;
 };
 
-/* Per-direction state the labels need; the counts live in the summary. */
+/* Per-direction state the labels need; the counts live in the summary. A flow is TCP or UDP, never both, so
+ * the two protocols' state share the room. */
 struct dir_state {
-    uint32_t isn;                 /* relative numbers count from here */
-    uint32_t nxt;                 /* highest sequence number sent + 1 */
-    uint32_t syn_seq, fin_seq;
-    /* Below unknown_hi (if unknown): bytes that may never have been seen here, though no hole says so (the
-     * flow was picked up mid-stream, or a hole was dropped to make room). */
-    uint32_t unknown_hi;
     unsigned isn_known : 1, syn : 1, synack : 1, fin : 1, udp_started : 1, has_ack : 1, id_known : 1,
         ids_count : 1, ts_known : 1, unknown : 1;
-    /* The latest-sent segment seen this way, by its IPv4 ID (Linux counts it up per packet of a socket) or
-     * its TCP timestamp: where nothing else tells, a segment below nxt sent before it was overtaken, one sent
-     * after it is a resend. */
-    uint16_t max_id;
-    uint32_t max_tsval;
-    uint8_t nholes, recent_next;
-    struct tcp_hole holes[WC_TCP_HOLES];    /* in sequence order */
-    struct tcp_sig recent[WC_TCP_RECENT];   /* the last segments sent this way, a ring: recent_next is the oldest */
-    /* Duplicate ACKs: the ACK number and window of the last ACK sent this way, and how many repeated it. */
-    uint32_t ack, dupacks;
-    uint16_t win;
-    uint32_t udp_max;             /* highest --seq number seen */
-    uint32_t last_tag;            /* the last --seq number seen, and its datagram's IPv4 ID */
-    uint16_t last_udp_id;
-    uint64_t seen[WC_SEQ_WINDOW / 64];
+    union {
+        struct {                          /* TCP */
+            uint32_t isn;                 /* relative numbers count from here */
+            uint32_t nxt;                 /* highest sequence number sent + 1 */
+            uint32_t syn_seq, fin_seq;
+            /* Below unknown_hi (if unknown): bytes that may never have been seen here, though no hole says so
+             * (the flow was picked up mid-stream, or a hole was dropped to make room). */
+            uint32_t unknown_hi;
+            /* The latest-sent segment seen this way, by its IPv4 ID (Linux counts it up per packet of a
+             * socket) or its TCP timestamp: where nothing else tells, a segment below nxt sent before it was
+             * overtaken, one sent after it is a resend. */
+            uint16_t max_id;
+            uint32_t max_tsval;
+            /* Duplicate ACKs: the ACK number and window of the last ACK sent this way, and how many repeated
+             * it. */
+            uint32_t ack, dupacks;
+            uint16_t win;
+            uint8_t nholes, recent_next;
+            struct tcp_hole holes[WC_TCP_HOLES];    /* in sequence order */
+            struct tcp_sig recent[WC_TCP_RECENT];   /* the last segments sent this way, a ring: recent_next
+                                                     * is the oldest */
+        };
+        struct {                          /* UDP */
+            uint32_t udp_max;             /* highest --seq number seen */
+            uint32_t last_tag;            /* the last --seq number seen, and its datagram's IPv4 ID */
+            uint16_t last_udp_id;
+            uint64_t seen[WC_SEQ_WINDOW / 64];
+        };
+    };
 };
 
 struct flow {
