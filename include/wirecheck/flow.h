@@ -21,9 +21,9 @@ enum wc_flow_close {
 
 /* One direction of a flow; direction 0 sent the first packet seen. */
 struct wc_flow_side {
-    uint64_t packets, bytes;      /* TCP segments or UDP datagrams; payload bytes */
+    uint64_t packets, bytes;      /* TCP segments (the network's copies left out) or UDP datagrams; payload bytes */
     uint64_t retrans, ooo;        /* TCP */
-    uint64_t tagged, lost, dup, reordered;   /* UDP with the --seq tag */
+    uint64_t tagged, lost, dup, reordered;   /* UDP with the --seq tag; dup also TCP's copies made by the network */
 };
 
 /* What is known about one flow at one capture interface. */

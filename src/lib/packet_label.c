@@ -18,7 +18,7 @@ static void put_addr4(struct lbl *l, const uint8_t *a)
 
 void wc_frag_label(struct frag_slot *slot, const struct wc_packet *p, char *label, size_t len)
 {
-    struct lbl l = {label, strlen(label), len};
+    struct lbl l = {label, len ? strlen(label) : 0, len};   /* no room: the slot is still updated */
     uint32_t index = 0, count = 0;
 
     /* Every fragment but the last has the same share, a multiple of 8; the last (or the first, through its

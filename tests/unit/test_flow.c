@@ -192,6 +192,150 @@ static void test_tcp_duplicates(void)
     wc_flows_free(t);
 }
 
+/* The flows below: client ISN 100, server ISN 5000, IPv4 IDs counting up as Linux's do. */
+#define CI 100u
+#define SI 5000u
+
+/* The client's data segment at relative seq rel (ACK flag, nothing acknowledged yet), IP ID id. */
+static struct wc_packet cdata(uint32_t rel, uint32_t len, uint16_t id)
+{
+    return with_id(tcp(0, WC_TCP_ACK, CI + rel, SI + 1, len), id);
+}
+
+/* The server's pure ACK of the client's bytes up to relative ack rel, IP ID id. */
+static struct wc_packet sack(uint32_t rel, uint16_t id)
+{
+    return with_id(tcp(1, WC_TCP_ACK, SI + 1, CI + rel, 0), id);
+}
+
+/* The handshake with IP IDs 1 and 2 from the client, 20 from the server. */
+static void handshake(struct wc_flows *t, uint64_t *tsp)
+{
+    uint64_t ts = *tsp;
+
+    L("handshake 1/3 SYN", with_id(tcp(0, WC_TCP_SYN, CI, 0, 0), 1));
+    L("handshake 2/3 SYN-ACK", with_id(tcp(1, WC_TCP_SYN | WC_TCP_ACK, SI, CI + 1, 0), 20));
+    L("handshake 3/3 ACK", with_id(tcp(0, WC_TCP_ACK, CI + 1, SI + 1, 0), 2));
+    *tsp = ts;
+}
+
+/* An IPv6 segment: no IP ID, only its TCP timestamp tells one sending from another. */
+static struct wc_packet v6_ts(struct wc_packet p, uint32_t tsval)
+{
+    p.ip_version = 6;
+    p.has_ts = 1;
+    p.ts_val = tsval;
+    return p;
+}
+
+/* Reordering puts other packets between the network's copy and its original: still a copy, not a resend. */
+static void test_tcp_late_copies(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint64_t ts = 0;
+
+    handshake(t, &ts);
+    L("data seq=1 len=100", cdata(1, 100, 3));
+    L("data seq=101 len=100", cdata(101, 100, 4));
+    L("ACK ack=101", sack(101, 21));
+    L("network duplicate of seq=1 len=100 (same IP ID 0x0003)", cdata(1, 100, 3));
+    L("ACK ack=201", sack(201, 22));
+    L("network duplicate of ACK ack=101 (same IP ID 0x0015)", sack(101, 21));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client network duplicates", 1, f->side[0].dup);
+    CHECK_EQ("server network duplicates", 1, f->side[1].dup);
+    CHECK_EQ("client retransmissions", 0, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 0, f->side[0].ooo);
+
+    /* IPv6: the same bytes, timestamp included, are the copy; a resend has a later timestamp. */
+    L("handshake 1/3 SYN", v6_ts(tcp(0, WC_TCP_SYN, CI, 0, 0), 900));
+    L("handshake 2/3 SYN-ACK", v6_ts(tcp(1, WC_TCP_SYN | WC_TCP_ACK, SI, CI + 1, 0), 7));
+    L("handshake 3/3 ACK", v6_ts(tcp(0, WC_TCP_ACK, CI + 1, SI + 1, 0), 901));
+    L("data seq=1 len=100", v6_ts(cdata(1, 100, 0), 1000));
+    L("data seq=101 len=100", v6_ts(cdata(101, 100, 0), 1000));
+    L("network duplicate of seq=1 len=100 (same bytes)", v6_ts(cdata(1, 100, 0), 1000));
+    L("retransmission of seq=1 len=100", v6_ts(cdata(1, 100, 0), 1050));
+    CHECK_EQ("flows", 2, wc_flows_count(t));
+    f = wc_flows_get(t, 1);
+    CHECK_EQ("IPv6 client network duplicates", 1, f->side[0].dup);
+    CHECK_EQ("IPv6 client retransmissions", 1, f->side[0].retrans);
+    wc_flows_free(t);
+}
+
+/* Bytes seen here already come again as a resend, even when segments sent after it overtook it; only the
+ * first copy, overtaken by its own resend, is out of order. */
+static void test_tcp_resends_overtaken(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint64_t ts = 0;
+
+    handshake(t, &ts);
+    /* A (ID 3) overtaken by B (ID 4); the sender resends A (ID 5) and sends C (ID 6), which overtakes it. */
+    L("data seq=101 len=100, gap of 100 bytes before seq=101", cdata(101, 100, 4));
+    L("out-of-order seq=1 len=100", cdata(1, 100, 3));
+    L("data seq=201 len=100", cdata(201, 100, 6));
+    L("retransmission of seq=1 len=100", cdata(1, 100, 5));
+    /* D (ID 7) late, E (ID 8) opens a gap, D's resend (ID 9) fills it; then D itself: out of order. */
+    L("data seq=401 len=100, gap of 100 bytes before seq=401", cdata(401, 100, 8));
+    L("retransmission of seq=301 len=100", cdata(301, 100, 9));
+    L("out-of-order seq=301 len=100", cdata(301, 100, 7));
+    /* A FIN (ID 11) overtakes the last data (ID 10): the bytes before it are a hole all the same. */
+    L("FIN", with_id(tcp(0, WC_TCP_ACK | WC_TCP_FIN, CI + 601, SI + 1, 0), 11));
+    L("out-of-order seq=501 len=100", cdata(501, 100, 10));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client retransmissions", 2, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 3, f->side[0].ooo);
+    CHECK_EQ("client network duplicates", 0, f->side[0].dup);
+    wc_flows_free(t);
+}
+
+/* Each hole keeps the segment that opened it, so a later gap does not lose the order of an earlier one. */
+static void test_tcp_holes(void)
+{
+    struct wc_flows *t = wc_flows_new(16);
+    const struct wc_flow_summary *f;
+    uint64_t ts = 0;
+    char want[64];
+
+    handshake(t, &ts);
+    L("data seq=1 len=100", cdata(1, 100, 3));
+    /* B (ID 4) lost: C (ID 5) opens a hole; D (ID 6) late: E (ID 7) opens a second one. */
+    L("data seq=201 len=100, gap of 100 bytes before seq=201", cdata(201, 100, 5));
+    L("data seq=401 len=100, gap of 100 bytes before seq=401", cdata(401, 100, 7));
+    /* B's resend (ID 8), overtaken by F (ID 9): sent after its hole's opener (ID 5), a resend. */
+    L("data seq=501 len=100", cdata(501, 100, 9));
+    L("retransmission of seq=101 len=100", cdata(101, 100, 8));
+    L("out-of-order seq=301 len=100", cdata(301, 100, 6));
+    /* Three segments (IDs 10 to 12) behind G (ID 13); the middle one first splits the hole in two. */
+    L("data seq=901 len=100, gap of 300 bytes before seq=901", cdata(901, 100, 13));
+    L("out-of-order seq=701 len=100", cdata(701, 100, 11));
+    L("out-of-order seq=801 len=100", cdata(801, 100, 12));
+    L("retransmission of seq=701 len=100", cdata(701, 100, 14));
+    L("out-of-order seq=601 len=100", cdata(601, 100, 10));
+    f = wc_flows_get(t, 0);
+    CHECK_EQ("client retransmissions", 2, f->side[0].retrans);
+    CHECK_EQ("client out-of-order", 4, f->side[0].ooo);
+    wc_flows_free(t);
+
+    /* One gap more than is followed: the oldest hole is dropped, and what fills it is judged by the sender's
+     * order alone (sent before the latest segment: reordered), not taken for bytes seen already. */
+    t = wc_flows_new(16);
+    handshake(t, &ts);
+    L("data seq=1 len=100", cdata(1, 100, 3));
+    for (uint32_t i = 0; i <= 4; i++) {
+        uint32_t rel = 201 + 200 * i;
+
+        snprintf(want, sizeof want, "data seq=%u len=100, gap of 100 bytes before seq=%u", rel, rel);
+        L(want, cdata(rel, 100, (uint16_t)(5 + 2 * i)));
+    }
+    L("out-of-order seq=101 len=100", cdata(101, 100, 4));
+    L("out-of-order seq=901 len=100", cdata(901, 100, 12));
+    L("retransmission of seq=701 len=100", cdata(701, 100, 14));
+    wc_flows_free(t);
+}
+
 /* 10.0.0.1 -> 10.0.0.2, IPv4 id 0x1a2b, a fragment of `len` bytes at `off`. */
 static struct wc_packet frag(uint8_t proto, uint16_t off, uint32_t len, int more)
 {
@@ -269,6 +413,9 @@ int main(void)
 {
     test_tcp();
     test_tcp_duplicates();
+    test_tcp_late_copies();
+    test_tcp_resends_overtaken();
+    test_tcp_holes();
     test_fragments_and_other();
     test_udp();
     test_limits();
