@@ -160,6 +160,10 @@ static int offline_open(struct wc_sniff *s)
     n = wc_pcapread_nifaces(o->rd);
     if (n == 0)
         return wc_sniff_fail(s, -EINVAL, "%s: no interface description block: no packet can be read", cfg->read_file);
+    /* The output, the splits and the reorder stage keep a slot per interface, as live capture does. */
+    if (n > WC_SNIFF_MAX_IFACES)
+        return wc_sniff_fail(s, -EINVAL, "%s: %zu interfaces; the sniffer reads at most %d", cfg->read_file, n,
+                             WC_SNIFF_MAX_IFACES);
     if (!(s->src = calloc(n, sizeof *s->src)))
         return wc_sniff_fail(s, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)

@@ -205,6 +205,9 @@ def malformed_inputs(good: bytes):
     classic = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     classic += struct.pack("<IIII", 0, 0, 0x7FFFFFFF, 0x7FFFFFFF) + b"x" * 16
     bad["classic-huge-caplen"] = bytes(classic)
+    # More interfaces than the sniffer keeps slots for (mergecap of 40 two-sided captures gives 80): the SHB and
+    # first IDB of the good file, then 32 more copies of that IDB.
+    bad["33-interfaces"] = good[:shb_len + idb_len] + good[shb_len:shb_len + idb_len] * 32
     return bad
 
 
