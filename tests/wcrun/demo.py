@@ -491,7 +491,7 @@ def tcp_story(led, pkts):
 def analyze_cell(run, pcap, annotate=True):
     """The figures of one cell from its run record and its capture (see the report's 'reliability' section)."""
     n, proto = run["n"], run["proto"]
-    _, pkts = _packets(pcap)
+    capfile, pkts = _packets(pcap)
     led = lab_ledger.Ledger.from_pcapng(pcap, IF_CLIENT, IF_SERVER, {CLIENT}, {SERVER})
     cl = run["client"]
     fig = {k: run[k] for k in ("cell", "proto", "loss", "reorder", "duplicate", "n", "delay_ms", "rto_min_ms")}
@@ -531,16 +531,16 @@ def analyze_cell(run, pcap, annotate=True):
     sides = {k: v for k, v in lab_capture.side_paths(pcap).items() if v.exists()}
     fig["sides"] = {k: f"reliability/{v.name}" for k, v in sides.items()}
     if annotate and not any(c.startswith(("LOST:", "DUPLICATE:")) for p in pkts for c in p[4]):
-        annotate_files(pcap, sides, run.get("section_comments"), network_notes(led, pkts, proto))
+        annotate_files(pcap, capfile.packets, sides, run.get("section_comments"), network_notes(led, pkts, proto))
     return fig
 
 
-def annotate_files(pcap, sides, section, notes):
+def annotate_files(pcap, packets, sides, section, notes):
     """Writes the section comment and the network's notes into the two-sided capture and into each side's file
     (where the notes of a packet go to its own side's file, under its index there), each in one pass."""
     pcapfile.annotate(pcap, section=section and section + [lab_capture.file_comment(pcap)], packets=notes)
     where, count = {}, {}
-    for i, p in enumerate(pcapfile.read(pcap).packets):
+    for i, p in enumerate(packets):     # as read before: annotating changes no packet's place
         where[i] = (p.iface, count.get(p.iface, 0))
         count[p.iface] = count.get(p.iface, 0) + 1
     for side, path in sides.items():
