@@ -78,6 +78,8 @@ size_t wc_pcapng_epb_size(const struct wc_pcapng_epb *e);
 /* Encodes e into block (wc_pcapng_epb_size(e) bytes of room) without I/O, and returns its size: a block made
  * where the packet's bytes are hot can wait (the sniffer's reorder stage) and be written later. */
 size_t wc_pcapng_epb_encode(uint8_t *block, const struct wc_pcapng_epb *e);
+/* Gives a block made by wc_pcapng_epb_encode the time ts_ns instead of its own. */
+void wc_pcapng_epb_restamp(uint8_t *block, uint64_t ts_ns);
 /* Appends blocks made by wc_pcapng_epb_encode, back to back in blocks[0..len), at most
  * WC_PCAPNG_BUFFER_SIZE bytes, each as interface ifid (the copies' interface ids are rewritten, so one block
  * can go to several files). Returns 0 or -errno (-EINVAL for an unknown ifid or lengths that are not whole

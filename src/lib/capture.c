@@ -96,8 +96,10 @@ int wc_sniff_loop(struct wc_sniff *s)
         return wc_sniff_write_failed(s);
     if (s->order.late)
         wc_sniff_warn(s, "%" PRIu64 " packets came after later ones had been written (more than %" PRIu64 " ms "
-                      "behind): the output is not in strict time order there", s->order.late,
-                      s->order.live ? (uint64_t)WC_SNIFF_BLOCK_TIMEOUT_MS : s->order.window_ns / 1000000u);
+                      "behind): each was given the time of the one written before it (up to %.3f ms later than "
+                      "its own)", s->order.late,
+                      s->order.live ? (uint64_t)WC_SNIFF_BLOCK_TIMEOUT_MS : s->order.window_ns / 1000000u,
+                      (double)s->order.late_max_ns / 1e6);
     return 0;
 }
 

@@ -72,6 +72,8 @@ struct wc_sniff_output_ops {
     /* Writes blocks that encode made of src's packets, back to back in blocks[0..len) (one block, or up to
      * WC_SNIFF_ORDER_RUN_MAX bytes of them). */
     int (*write)(struct wc_sniff *s, const struct source *src, const uint8_t *blocks, size_t len);
+    /* Gives a block that encode made the time ts instead of its own. */
+    void (*restamp)(uint8_t *block, uint64_t ts);
     int (*flush)(struct wc_sniff *s);
     /* Writes what is left (pcapng: the interface statistics) and gives the file its name. */
     int (*close)(struct wc_sniff *s, uint64_t end_ns);
@@ -88,7 +90,7 @@ struct wc_sniff_output_ops {
 struct wc_sniff_chunk;
 struct wc_sniff_order_slot {      /* 32 bytes: a power of two of them fill a huge page */
     uint64_t ts;
-    const uint8_t *block;
+    uint8_t *block;
     struct wc_sniff_chunk *chunk;
     uint32_t len;
     uint32_t arrival;             /* equal timestamps leave in the order they came */
@@ -116,7 +118,8 @@ struct wc_sniff_order {
     uint32_t arrivals;
     uint64_t last_ts;             /* of the block written last */
     int released;
-    uint64_t late;                /* written behind one already written: out of time order */
+    uint64_t late;                /* came after a later one had been written: given its time */
+    uint64_t late_max_ns;         /* by how much, at most */
 };
 
 /* Offline: files of the sniffer before this stage were out of order by up to 80 ms. */

@@ -170,10 +170,17 @@ static void release_run(struct wc_sniff *s, uint64_t horizon)
     int r;
 
     do {
-        if (o->released && x->ts < o->last_ts)
+        if (o->released && x->ts < o->last_ts) {
+            /* Later than the horizon allowed for: it takes the time of the block written last, so the file
+             * stays in time order (tshark and our readers take a step back in time for a broken file). */
             o->late++;
+            if (o->last_ts - x->ts > o->late_max_ns)
+                o->late_max_ns = o->last_ts - x->ts;
+            s->out->restamp(x->block, o->last_ts);
+        } else {
+            o->last_ts = x->ts;
+        }
         o->released = 1;
-        o->last_ts = x->ts;
         end = x->block + x->len;
         n++;
         q->head = (q->head + 1) & (q->cap - 1);

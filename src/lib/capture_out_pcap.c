@@ -76,6 +76,11 @@ static size_t dump_encode(struct wc_sniff *s, const struct source *src, const st
     return n;
 }
 
+static void dump_restamp(uint8_t *block, uint64_t ts)
+{
+    memcpy(block, &ts, 8);
+}
+
 static int dump_write(struct wc_sniff *s, const struct source *src, const uint8_t *blocks, size_t len)
 {
     struct dump *o = s->out_priv;
@@ -157,6 +162,7 @@ const struct wc_sniff_output_ops wc_sniff_output_pcap = {
     .open = dump_open,
     .encode = dump_encode,
     .write = dump_write,
+    .restamp = dump_restamp,
     .flush = dump_flush,
     .close = dump_close,
     .abort = dump_abort,

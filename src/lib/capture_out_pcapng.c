@@ -275,6 +275,7 @@ const struct wc_sniff_output_ops wc_sniff_output_pcapng = {
     .open = ng_open,
     .encode = ng_encode,
     .write = ng_write,
+    .restamp = wc_pcapng_epb_restamp,
     .flush = ng_flush,
     .close = ng_close,
     .abort = ng_abort,

@@ -301,6 +301,11 @@ size_t wc_pcapng_epb_encode(uint8_t *block, const struct wc_pcapng_epb *e)
     return total;
 }
 
+void wc_pcapng_epb_restamp(uint8_t *block, uint64_t ts_ns)
+{
+    put_ts(block + 12, ts_ns);   /* after the type, the length and the interface id */
+}
+
 int wc_pcapng_write_epb(struct wc_pcapng *w, const struct wc_pcapng_epb *e)
 {
     size_t total = wc_pcapng_epb_size(e);

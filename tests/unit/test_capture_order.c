@@ -1,7 +1,8 @@
 /* test_capture_order.c - the sniffer writes in timestamp order: a file whose two interfaces interleave out of
  * order comes out of `sniffer -r IN -w OUT` merged by time (equal times keep their order), each packet on its
  * own interface with its label, and each interface in its own order (a packet stamped before the one ahead of
- * it takes that one's time); a packet later than the window is written anyway, counted and warned about; many
+ * it takes that one's time); a packet later than the window is written anyway, at the time of the one written
+ * before it (the file stays in time order), counted and warned about; many
  * packets go through the stage's chunks in runs and come out in order. */
 #include "wirecheck/capture.h"
 #include "check.h"
@@ -160,7 +161,8 @@ static void test_sorted(const char *dir)
 
 static void test_later_than_the_window(const char *dir)
 {
-    /* 10 s behind the newest: written, not lost; the warning counts it. */
+    /* 10 s behind the newest: written, not lost, at the time of the packet written before it; the warning
+     * counts it. */
     static const struct in_pkt pkts[] = {{0, 20000, 1}, {0, 30000, 2}, {1, 19000, 3}, {1, 30001, 4}};
     struct in_pkt got[4];
     uint64_t late;
@@ -168,6 +170,8 @@ static void test_later_than_the_window(const char *dir)
     CHECK_EQ("packets", 4, run(dir, pkts, 4, got, &late));
     CHECK_EQ("late ones counted", 1, late);
     CHECK_EQ("the late one is written", 3, got[1].sport);
+    CHECK_EQ("at the time of the one before it", 20000, got[1].ms);
+    CHECK_EQ("which keeps its own", 20000, got[0].ms);
 }
 
 static void test_many_blocks(const char *dir)
