@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(void)
 {
@@ -77,6 +78,24 @@ static int write_json(const struct wc_sniff *s, const char *path)
     return 0;
 }
 
+/* The summary on stderr through a buffer of its own: stderr is unbuffered, and a line per flow written piece
+ * by piece cost 4 system calls a flow (60,000 for the bench's 200,000-packet file, a third of its time). */
+static void print_summary(const struct wc_sniff *s)
+{
+    int fd = dup(STDERR_FILENO);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        wc_sniff_report_text(s, stderr);
+        return;
+    }
+    setvbuf(f, NULL, _IOFBF, 1 << 16);
+    wc_sniff_report_text(s, f);
+    fclose(f);   /* stderr's errors go unreported, as ever */
+}
+
 /* Captures (or reads) as cfg says: the ready line, the run, the summary on stderr and the JSON. */
 static int run(const struct wc_sniff_config *cfg, const char *json_file)
 {
@@ -97,7 +116,7 @@ static int run(const struct wc_sniff_config *cfg, const char *json_file)
         fprintf(stderr, "sniffer: no interface left to capture on\n");
     if (wc_sniff_finish(s) < 0)
         goto fail;
-    wc_sniff_report_text(s, stderr);
+    print_summary(s);
     if (json_file && write_json(s, json_file) < 0)
         goto out;
     rc = WC_EXIT_OK;
