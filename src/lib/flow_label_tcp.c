@@ -125,20 +125,26 @@ static void hole_fill(struct dir_state *d, struct tcp_hole *h, uint32_t seq, uin
     }
 }
 
-/* Is p the network's copy of a segment sent this way lately? */
-static int is_copy(const struct dir_state *d, const struct wc_packet *p, uint32_t seglen)
+enum copy { NOT_A_COPY, SAME_IP_ID, SAME_BYTES };
+
+/* Is p the network's copy of a segment sent this way lately, and what tells? An IPv4 ID where the sender
+ * counts one (Linux sends its SYN-ACKs with ID 0, as it may any segment with DF), else the timestamps of a
+ * segment that takes sequence space (a resend gets a new one; pure ACKs may repeat one within a tick). */
+static enum copy is_copy(const struct dir_state *d, const struct wc_packet *p, uint32_t seglen)
 {
-    if (p->ip_version == 4 ? p->ip_id == 0 : !(seglen && p->has_ts))
-        return 0;
+    int by_id = p->ip_version == 4 && p->ip_id != 0;
+
+    if (!by_id && !(seglen && p->has_ts))
+        return NOT_A_COPY;
     for (unsigned i = 0; i < WC_TCP_RECENT; i++) {
         const struct tcp_sig *r = &d->recent[i];
 
         if (r->used && r->seq == p->seq && r->ack == p->ack && r->len == p->payload_len &&
-            r->flags == p->tcp_flags && r->win == p->window &&
-            (p->ip_version == 4 ? r->ip_id == p->ip_id : r->tsval == p->ts_val))
-            return 1;
+            r->flags == p->tcp_flags && r->win == p->window && r->ip_id == p->ip_id &&
+            (by_id || (r->has_ts && r->tsval == p->ts_val)))
+            return by_id ? SAME_IP_ID : SAME_BYTES;
     }
-    return 0;
+    return NOT_A_COPY;
 }
 
 static void remember(struct dir_state *d, const struct wc_packet *p)
@@ -192,19 +198,22 @@ void wc_flow_label_tcp(struct flow *f, int dir, uint64_t ts, const struct wc_pac
     struct wc_flow_side *side = &f->s.side[dir];
     uint8_t fl = p->tcp_flags;
     uint32_t plen = p->payload_len, seglen = plen + !!(fl & WC_TCP_SYN) + !!(fl & WC_TCP_FIN);
+    enum copy copy = is_copy(d, p, seglen);
     int sent_before;
 
     /* A copy the network made: the same segment again with the same IP ID (IPv4), or with the same
      * timestamps where there is no IP ID; reordering may put other packets between it and its original. */
-    if (is_copy(d, p, seglen)) {
+    if (copy != NOT_A_COPY) {
         side->dup++;
-        if (seglen)
+        if (fl & WC_TCP_SYN) {
+            put_s(l, fl & WC_TCP_ACK ? "network duplicate of SYN-ACK" : "network duplicate of SYN");
+        } else if (seglen) {
             put_sus(l, "network duplicate of seq=", p->seq - (d->isn_known ? d->isn : p->seq), " len=");
-        else
-            put_sus(l, "network duplicate of ACK ack=", p->ack - (peer->isn_known ? peer->isn : p->ack), "");
-        if (seglen)
             put_u(l, plen);
-        if (p->ip_version == 4) {
+        } else {
+            put_sus(l, "network duplicate of ACK ack=", p->ack - (peer->isn_known ? peer->isn : p->ack), "");
+        }
+        if (copy == SAME_IP_ID) {
             put_s(l, " (same IP ID ");
             put_hex(l, p->ip_id, 4, 1);
             put_s(l, ")");

@@ -219,6 +219,19 @@ static void handshake(struct wc_flows *t, uint64_t *tsp)
     *tsp = ts;
 }
 
+/* A third connection's segment (client port 40001), with IP ID id and TCP timestamp tsval. */
+static struct wc_packet third_conn(struct wc_packet p, uint16_t id, uint32_t tsval)
+{
+    if (p.sport == 40000)
+        p.sport = 40001;
+    else
+        p.dport = 40001;
+    p.ip_id = id;
+    p.has_ts = 1;
+    p.ts_val = tsval;
+    return p;
+}
+
 /* An IPv6 segment: no IP ID, only its TCP timestamp tells one sending from another. */
 static struct wc_packet v6_ts(struct wc_packet p, uint32_t tsval)
 {
@@ -260,6 +273,16 @@ static void test_tcp_late_copies(void)
     f = wc_flows_get(t, 1);
     CHECK_EQ("IPv6 client network duplicates", 1, f->side[0].dup);
     CHECK_EQ("IPv6 client retransmissions", 1, f->side[0].retrans);
+
+    /* IPv4 with ID 0 (Linux's SYN-ACKs): the timestamps tell, as on IPv6; a resend's is later. */
+    L("handshake 1/3 SYN", third_conn(tcp(0, WC_TCP_SYN, CI, 0, 0), 1, 30));
+    L("handshake 2/3 SYN-ACK", third_conn(tcp(1, WC_TCP_SYN | WC_TCP_ACK, SI, CI + 1, 0), 0, 40));
+    L("network duplicate of SYN-ACK (same bytes)", third_conn(tcp(1, WC_TCP_SYN | WC_TCP_ACK, SI, CI + 1, 0), 0, 40));
+    L("retransmission of SYN-ACK", third_conn(tcp(1, WC_TCP_SYN | WC_TCP_ACK, SI, CI + 1, 0), 0, 1040));
+    CHECK_EQ("flows", 3, wc_flows_count(t));
+    f = wc_flows_get(t, 2);
+    CHECK_EQ("SYN-ACK network duplicates", 1, f->side[1].dup);
+    CHECK_EQ("SYN-ACK retransmissions", 1, f->side[1].retrans);
     wc_flows_free(t);
 }
 
