@@ -137,6 +137,26 @@ def test_a_should_requirement_never_fails_its_must_clause():
     assert t5["verdict"] == "pass" and t5["evidence"][0].startswith("T5.2 (SHOULD) fail"), t5
 
 
+def test_a_server_that_never_starts_is_one_crash_note_and_one_line_per_scenario():
+    """Each scenario saw the crash, raised NotReady (recorded per clause, and as "error: ..."); the clause says the
+    crash once, counting its scenarios over both requirements, and each scenario once."""
+    crash = "the TCP server exited with status 1 during this scenario; its stderr ends: boom (logs: /x/{}.logs)"
+    why = "the server under test exited with status 1 before it was ready; its stderr ends: boom (logs: /x/{}.logs)"
+    rs = []
+    for name, cls in (("a", ["T2.1", "T2.2"]), ("b", ["T2.1", "T2.2"]), ("c", ["T2.1"])):
+        r = result(name, cls, "error", raised={"kind": "error", "text": why.format(name)})
+        r["evidence"] = ["error: " + why.format(name)]
+        r["crashes"] = [crash.format(name)]
+        r["verdicts"] = clause_verdicts(r, REF)
+        rs.append(r)
+    rep = report.aggregate(rs, clause_db.load(), REF.describe())
+    t2 = next(c for c in rep["clauses"] if c["id"] == "T2")
+    assert t2["verdict"] == "error"
+    assert [e for e in t2["evidence"] if "during this scenario" in e] == \
+        ["T2: " + crash.format("a") + " (so in 3 scenarios, first a)"], t2["evidence"]
+    assert [e.split(":")[0] for e in t2["evidence"] if "before it was ready" in e] == ["a", "b", "c"], t2["evidence"]
+
+
 def test_evidence_is_shortened_the_same_way_everywhere():
     c = {"evidence": [f"line {i}" for i in range(7)]}
     assert report.evidence_lines(c) == ["line 0", "line 1", "line 2", "line 3", "+3 more (report.json)"]

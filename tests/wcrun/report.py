@@ -38,6 +38,32 @@ def _judge(rid, per, by_node, not_applicable):
     return verdict, mine, [m for m in mine if m[1] == verdict]
 
 
+_TAG = re.compile(r"(?:[TUWC]\d+(?:\.\d+)?|error(?: \(\w+\))?): ")
+
+
+def _distinct(lines):
+    """lines without repeats, a line counting as a repeat when it says what an earlier one says under another tag
+    ("T2: the server ... exited" and "error: the server ... exited" are one fact)."""
+    seen, out = set(), []
+    for line in lines:
+        gist = _TAG.sub("", line, count=1) if _TAG.match(line) else line
+        if gist not in seen:
+            seen.add(gist)
+            out.append(line)
+    return out
+
+
+def _merged_notes(notes):
+    """Crash notes of a clause's requirements, one per crash: the one that counts the most scenarios."""
+    best = {}
+    for note in notes:
+        m = re.search(r" \(so in (\d+) scenarios, first [^)]*\)$", note)
+        key, n = note.split(" (logs: ")[0], int(m.group(1)) if m else 1
+        if key not in best or n > best[key][0]:
+            best[key] = (n, note)
+    return [note for _, note in best.values()]
+
+
 def _evidence(rid, chosen, per):
     """(crash notes, primary lines, detail lines) of one requirement's chosen scenarios: a crash of the server
     once however many scenarios saw it (their own lines, its consequences, become details), then one line per
@@ -56,7 +82,7 @@ def _evidence(rid, chosen, per):
         if v == "flaky":
             lines = [f"flaky: {sum(1 for x in per[r['nodeid']][rid] if x['verdict'] == 'pass')} of "
                      f"{len(per[r['nodeid']][rid])} runs passed"] + lines
-        lines = [f"{r['name']}: {e}" for e in dict.fromkeys(lines)] or [f"{r['name']}: {v}"]
+        lines = [f"{r['name']}: {e}" for e in _distinct(lines)] or [f"{r['name']}: {v}"]
         if crashed:
             detail += lines
         else:
@@ -103,7 +129,7 @@ def aggregate(results, clauses, sut, not_applicable=(), repeats=1):
                     mine_part += [e for e in part if e not in mine_part]
                 caps += [p for p in x["captures"] if p not in caps]
                 because |= set(x["because"])
-        evidence = list(dict.fromkeys(e for part in parts for e in part))
+        evidence = list(dict.fromkeys(e for part in (_merged_notes(parts[0]), parts[1], parts[2]) for e in part))
         notes = [f"{x['id']} ({x['level']}) {x['verdict']}: {(x['evidence'] or [''])[0]}" for x in rows
                  if x not in judged and x["verdict"] not in ("pass", "n/a", "not run")]
         if clause_of(cid) in not_applicable:
