@@ -57,6 +57,11 @@ def test_a_focused_rerun_is_partial_and_its_report_is_valid_and_verified(tmp_pat
 def test_list_and_a_selection_that_matches_nothing(tmp_path, copy_checkout):
     r = run("--list")
     assert r.returncode == 0 and "test_half_close_tail[4]" in r.stdout and "netem" in r.stdout, r.stdout[-2000:]
+    # Columns: every clause list starts where the header's does, however long the scenario's name.
+    lines = r.stdout.splitlines()
+    col = lines[0].index("clauses")
+    rows = [line for line in lines[1:] if line.startswith("test_")]
+    assert rows and all(re.match(r"[TUWC]\d", x[col:]) and x[col - 1] == " " for x in rows), r.stdout[:3000]
     # In a copy of the checkout (captures/ of its own): a usage error, and no run directory left behind.
     clone = copy_checkout(tmp_path / "checkout")
     r = run("--no-demo", "-k", "no_such_scenario_anywhere", checkout=clone)

@@ -240,11 +240,13 @@ def list_scenarios(a):
         return 1
     rows = json.loads(lst.read_text())
     lst.unlink()
-    print(f"{'scenario':<58}{'clauses':<12}{'needs'}")
+    w = max([len("scenario")] + [len(row["name"]) for row in rows]) + 2
+    c = max([len("clauses")] + [len(",".join(row["clauses"])) for row in rows]) + 2
+    print(f"{'scenario':<{w}}{'clauses':<{c}}{'needs'}")
     for row in rows:
         needs = "netem (UML here)" if row["netem"] and not lab_netem.netem_native() else \
             "netem" if row["netem"] else "lab" if row["lab_only"] else ""
-        print(f"{row['name']:<58}{','.join(row['clauses']):<12}{needs}")
+        print(f"{row['name']:<{w}}{','.join(row['clauses']):<{c}}{needs}".rstrip())
     print(f"\n{len(rows)} scenarios" + (f" matching -k {a.keyword!r}" if a.keyword else ""))
     return 0
 
