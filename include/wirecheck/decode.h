@@ -28,9 +28,15 @@ enum {
     WC_TCP_CWR = 0x80,
 };
 
+/* Where a capture point saw a packet go: pcapng's epb_flags bits 0-1. */
+enum {
+    WC_DIR_UNKNOWN = 0,
+    WC_DIR_IN = 1,
+    WC_DIR_OUT = 2,
+};
+
 struct wc_packet {
-    /* where the capture point saw it go: 0 unknown, 1 inbound, 2 outbound (pcapng epb_flags bits 0-1); set by
-     * the caller after wc_decode, which leaves it 0 */
+    /* WC_DIR_*, set by the caller after wc_decode, which leaves it WC_DIR_UNKNOWN */
     uint8_t link_dir;
     /* link layer */
     int has_eth;

@@ -10,12 +10,6 @@
 /* Suffix of the file being written; it gets its final name only on a clean close. */
 #define WC_PCAPNG_PARTIAL_SUFFIX ".partial"
 
-/* epb_flags direction bits (pcapng: bits 0-1). */
-enum {
-    WC_DIR_UNKNOWN = 0,
-    WC_DIR_IN = 1,
-    WC_DIR_OUT = 2,
-};
 
 struct wc_pcapng;
 

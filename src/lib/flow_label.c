@@ -49,7 +49,7 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, struct
 
         d->last_tag = s;
         d->last_udp_id = p->ip_id;
-        if (copy && p->link_dir != 2) {
+        if (copy && p->link_dir != WC_DIR_OUT) {
             side->dup++;
             put_sus(l, "udp seq=", s, " duplicate");
             if (p->ip_version == 4 && p->ip_id) {
@@ -73,14 +73,14 @@ static void label_udp(struct flow *f, int dir, const struct wc_packet *p, struct
         /* Where it was sent, the order is the sender's; the first sender numbers its datagrams in order, so
          * out of order on arrival they were reordered on the way; the answers echo the tags in the order the
          * requests came, so their order may be either link's doing. */
-        if (p->link_dir == 2)
+        if (p->link_dir == WC_DIR_OUT)
             put_sus(l, "udp seq=", s, " sent after seq=");
         else if (dir == 0)
             put_sus(l, "udp seq=", s, " reordered (after ");
         else
             put_sus(l, "udp seq=", s, " after seq=");
         put_u(l, m);
-        if (p->link_dir != 2)
+        if (p->link_dir != WC_DIR_OUT)
             put_s(l, dir == 0 ? ")" : " (the requests or these answers were reordered)");
         return;
     }
