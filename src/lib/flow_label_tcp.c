@@ -129,12 +129,14 @@ enum copy { NOT_A_COPY, SAME_IP_ID, SAME_BYTES };
 
 /* Is p the network's copy of a segment sent this way lately, and what tells? An IPv4 ID where the sender
  * counts one (Linux sends its SYN-ACKs with ID 0, as it may any segment with DF), else the timestamps of a
- * segment that takes sequence space (a resend gets a new one; pure ACKs may repeat one within a tick). */
+ * segment that takes sequence space (a resend gets a new one; pure ACKs may repeat one within a tick). Not
+ * the bytes of a packet seen leaving its host: a resend within the timestamp clock's tick (a SYN-ACK sent
+ * again at once for a SYN that came twice) looks the same, and the network copies beyond the host. */
 static enum copy is_copy(const struct dir_state *d, const struct wc_packet *p, uint32_t seglen)
 {
     int by_id = p->ip_version == 4 && p->ip_id != 0;
 
-    if (!by_id && !(seglen && p->has_ts))
+    if (!by_id && (!(seglen && p->has_ts) || p->link_dir == WC_DIR_OUT))
         return NOT_A_COPY;
     for (unsigned i = 0; i < WC_TCP_RECENT; i++) {
         const struct tcp_sig *r = &d->recent[i];
