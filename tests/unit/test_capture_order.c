@@ -42,6 +42,7 @@ struct in_pkt {
 
 static char warned[512];
 static uint64_t restamped[2], restamped_max_ns[2];   /* of the last run, per interface */
+static enum wc_sniff_format out_format;               /* of the runs' output */
 
 static void on_warn(void *arg, const char *msg)
 {
@@ -99,6 +100,7 @@ static size_t run(const char *dir, const struct in_pkt *pkts, size_t n, struct i
     wc_sniff_defaults(&cfg);
     cfg.read_file = in;
     cfg.write_file = out;
+    cfg.format = out_format;
     cfg.warn = on_warn;
     warned[0] = '\0';
     CHECK((s = wc_sniff_new(&cfg)) != NULL);
@@ -122,7 +124,7 @@ static size_t run(const char *dir, const struct in_pkt *pkts, size_t n, struct i
         got[k].ifid = p->iface;
         got[k].ms = (p->ts_ns - 1700000000000000000ull) / 1000000ull;
         got[k].sport = (uint16_t)(p->data[34] << 8 | p->data[35]);
-        CHECK_EQ("one label per packet", 1, p->ncomments);
+        CHECK_EQ("one label per packet (pcap: none)", out_format == WC_FORMAT_PCAP ? 0 : 1, p->ncomments);
         k++;
     }
     wc_pcapread_close(rd);
@@ -172,6 +174,13 @@ static void test_later_than_the_window(const char *dir)
     CHECK_EQ("the late one is written", 3, got[1].sport);
     CHECK_EQ("at the time of the one before it", 20000, got[1].ms);
     CHECK_EQ("which keeps its own", 20000, got[0].ms);
+    /* The same in a pcap file, whose blocks carry their time elsewhere. */
+    out_format = WC_FORMAT_PCAP;
+    CHECK_EQ("pcap: packets", 4, run(dir, pkts, 4, got, &late));
+    out_format = WC_FORMAT_PCAPNG;
+    CHECK_EQ("pcap: late ones counted", 1, late);
+    CHECK_EQ("pcap: the late one is written", 3, got[1].sport);
+    CHECK_EQ("pcap: at the time of the one before it", 20000, got[1].ms);
 }
 
 static void test_many_blocks(const char *dir)
