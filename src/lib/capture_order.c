@@ -201,6 +201,15 @@ void wc_sniff_order_release(struct wc_sniff *s, uint64_t horizon)
         release_run(s, horizon);
 }
 
+/* Offline, how long a block waits behind the newest for older ones of other interfaces: the window, or nothing
+ * with a single interface (a pcap file, most pcapng files), whose packets come in their order. An interface
+ * that a file declares later gets the window from then on; its packets older than what is written by then are
+ * restamped and counted (release_run). */
+static uint64_t offline_wait_ns(const struct wc_sniff *s)
+{
+    return s->nsrc > 1 ? s->order.window_ns : 0;
+}
+
 /* What no packet still to come can precede. Offline: the window behind the newest. Live: the kernel hands an
  * interface's packets over in blocks, in its order (which their times follow), and a block at the latest
  * WC_SNIFF_BLOCK_TIMEOUT_MS after it opened; so of an interface still capturing, nothing older than its newest
@@ -211,7 +220,7 @@ static uint64_t horizon(const struct wc_sniff *s)
     uint64_t h = UINT64_MAX;
 
     if (!o->live)
-        return o->newest > o->window_ns ? o->newest - o->window_ns : 0;
+        return o->newest > offline_wait_ns(s) ? o->newest - offline_wait_ns(s) : 0;
     for (size_t k = 0; k < s->nsrc; k++) {
         uint64_t lo = o->q[k].newest;
 
@@ -264,7 +273,7 @@ uint8_t *wc_sniff_order_reserve(struct wc_sniff *s, const struct source *src, ui
     struct wc_sniff_order_queue *q = &o->q[src - s->src];
     /* 4-byte aligned, as pcapng blocks are: a block of an encoder's size lies right after the one before. */
     size_t room = (len + 3) & ~(size_t)3;
-    uint64_t slack = o->live ? 0 : o->window_ns, h;
+    uint64_t slack = o->live ? 0 : offline_wait_ns(s), h;
     struct wc_sniff_order_slot x;
     struct wc_sniff_chunk *c;
 
