@@ -18,7 +18,9 @@ import statistics
 import struct
 
 from . import pcapfile
-from .netem import C2S, S2C
+
+# The two directions of a link, as the ledger and the netem qdiscs name them.
+C2S, S2C = "c2s", "s2c"
 
 ALPHA = 1e-6
 ETH, RAW, SLL, SLL2, RAW_IP = 1, 101, 113, 276, 12

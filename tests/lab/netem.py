@@ -13,9 +13,9 @@ import shutil
 import time
 
 from . import interrupt, proc
+from .ledger import C2S, S2C
 from .netns import LeakError
 
-C2S, S2C = "c2s", "s2c"
 EGRESS = {C2S: "to-server", S2C: "to-client"}
 INGRESS = {C2S: "to-client", S2C: "to-server"}
 DEFAULT_QDISCS = {"noqueue", "pfifo_fast", "fq_codel", "mq", "fq"}

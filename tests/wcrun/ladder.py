@@ -26,7 +26,7 @@ import sys
 from lab import ledger as lab_ledger, pcapfile
 
 TCP, UDP = 6, 17
-C2S, S2C = "c2s", "s2c"
+C2S, S2C = lab_ledger.C2S, lab_ledger.S2C
 MAX_ARROWS = 60             # default window: a diagram a person can read
 PAYLOAD_CHARS = 18          # payload shown in a label, after escaping
 
