@@ -29,6 +29,8 @@ void wc_close(int fd);
 
 /* Monotonic clock in nanoseconds. */
 unsigned long long wc_now_ns(void);
+/* Wall clock (CLOCK_REALTIME) in nanoseconds since the epoch, as capture files stamp packets. */
+unsigned long long wc_wall_ns(void);
 
 /* Drops root to USER (its uid, gid and groups). Returns 0, or -1 with a
  * message naming the failed step in errbuf. */

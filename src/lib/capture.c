@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void wc_sniff_defaults(struct wc_sniff_config *cfg)
 {
@@ -103,14 +102,6 @@ int wc_sniff_loop(struct wc_sniff *s)
     return 0;
 }
 
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int wc_sniff_finish(struct wc_sniff *s)
 {
     FILE *print = s->cfg->print;
@@ -119,7 +110,7 @@ int wc_sniff_finish(struct wc_sniff *s)
     if (s->in->stats)
         s->in->stats(s);
     if (s->out) {
-        r = s->out->close(s, wall_ns());
+        r = s->out->close(s, wc_wall_ns());
         s->out = NULL;
         if (r < 0)
             return r;

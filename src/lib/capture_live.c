@@ -16,16 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-static uint64_t wall_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Enters /run/netns/NAME; *back is an fd on the namespace to return to. */
 static int netns_enter(struct wc_sniff *s, const char *name, int *back)
@@ -143,7 +134,7 @@ static int activate(struct wc_sniff *s, struct source *src)
         return wc_sniff_fail(s, -EIO, "%s: no selectable fd", src->pub.name);
     src->linktype = pcap_datalink(src->p);
     read_mac(src);
-    src->start_ns = wall_ns();
+    src->start_ns = wc_wall_ns();
     return 0;
 }
 
@@ -301,7 +292,7 @@ static int run_live(struct wc_sniff *s, int sfd)
         if (drain_until && drain_until < wake)
             wake = drain_until;
         timeout = wake > now ? (int)((wake - now + ms - 1) / ms) : 0;
-        polled_at = wall_ns();
+        polled_at = wc_wall_ns();
         if ((r = wc_poll(pfd, n + 1, timeout)) < 0)
             return wc_sniff_fail(s, r, "poll: %s", strerror(-r));
         if (pfd[n].revents & POLLIN) {

@@ -128,6 +128,14 @@ unsigned long long wc_now_ns(void)
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 }
 
+unsigned long long wc_wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
 int wc_drop_privileges(const char *user, char *errbuf, size_t errlen)
 {
     struct passwd *pw;
