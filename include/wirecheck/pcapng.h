@@ -10,7 +10,6 @@
 /* Suffix of the file being written; it gets its final name only on a clean close. */
 #define WC_PCAPNG_PARTIAL_SUFFIX ".partial"
 
-
 struct wc_pcapng;
 
 /* The Section Header Block's options; NULL or 0 leaves an option out. Each comment becomes one opt_comment.
