@@ -13,10 +13,6 @@
 /* Cache-line aligned: on AMD Zen, glibc's memcpy (rep movsb) runs at a tenth
  * of its speed when the destination is not, which would flatter the transform. */
 #define BUFFER_ALIGN 64
-/* The destination lies this far past a page boundary from the source: where the heap put the two buffers
- * a multiple of 4 KiB plus a few lines apart, a store and the next loads shared their low address bits (4K
- * aliasing) and the transform ran at 51 GB/s instead of 69 depending on what else the program allocated. */
-#define DST_SKEW 2048
 
 /* Keeps the compiler from dropping stores nobody reads. */
 static inline void clobber(void *p)
@@ -45,13 +41,15 @@ static double time_kernel(int upper, uint8_t *dst, const uint8_t *src, size_t n,
 
 int lg_transform(const struct lg_opts *o, struct lg_report *rep, char *errbuf, size_t errlen)
 {
-    size_t n = (size_t)o->size, alloc = (n + 4095) / 4096 * 4096;
-    uint8_t *src = aligned_alloc(4096, 2 * alloc + DST_SKEW), *dst = src ? src + alloc + DST_SKEW : NULL;
+    size_t n = (size_t)o->size, alloc = (n + BUFFER_ALIGN - 1) / BUFFER_ALIGN * BUFFER_ALIGN;
+    uint8_t *src = aligned_alloc(BUFFER_ALIGN, alloc), *dst = aligned_alloc(BUFFER_ALIGN, alloc);
     unsigned long long slice = (unsigned long long)o->duration_ms * 1000000ull / (2 * ROUNDS);
     double copy[ROUNDS], upper[ROUNDS];
 
-    if (!src) {
+    if (!src || !dst) {
         snprintf(errbuf, errlen, "set-up: %s", strerror(errno));
+        free(src);
+        free(dst);
         return 1;
     }
     lg_fill_lines(src, n, 64, 9);
@@ -69,5 +67,6 @@ int lg_transform(const struct lg_opts *o, struct lg_report *rep, char *errbuf, s
         lg_report_add(rep, "ratio", u / c);
     }
     free(src);
+    free(dst);
     return 0;
 }
