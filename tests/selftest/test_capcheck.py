@@ -1,12 +1,13 @@
 """wcrun.capcheck, the last step of scripts/test: it passes the captures the project writes and fails a file out
 of time order, a packet without a label, a file it cannot read, and a run that wrote nothing. (Its judge of
 Wireshark's flags is tests/e2e/test_analysis_per_side.py's, which shows it failing the two-sided files.)"""
+import hashlib
 import os
 import pathlib
 import shutil
 import struct
 
-from lab import capture
+from lab import analysis, capture
 from wcrun import capcheck
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -64,3 +65,23 @@ def test_nothing_to_check_is_an_error(tmp_path, capsys):
     os.utime(tmp_path / "old.pcapng", (1000, 1000))
     assert capcheck.main(["--since", "2000", str(tmp_path)]) == 2
     assert "capcheck: no capture in " in capsys.readouterr().err
+
+
+def test_a_resend_hidden_by_the_sender_s_dropped_packets_is_not_judged_false():
+    """The ledger knows one send of the server's segment; Wireshark on the client's file calls it a
+    retransmission. False when the server's capture is complete; unknown (so not false) when the server's
+    capture dropped packets, where its first send may have been."""
+    seg = {"proto": 6, "ip_id": 7, "l4": b"x" * 40, "flags": "A", "payload": 20, "seq": 1000, "ack": 1,
+           "src": "10.0.0.2"}
+    key = (6, 7, hashlib.blake2b(seg["l4"], digest_size=12).digest())
+    sent = {"proto": 6, "_key": key, "ts": 5, "seq": 1000, "ack": 1, "payload": 20, "flags": "A",
+            "fate": "delivered", "reordered": False, "delay_ns": None}
+    t = analysis.Truth.__new__(analysis.Truth)
+    t.client, t.server = "10.0.0.1", "10.0.0.2"
+    t.pk = {0: [(10, seg)], 1: [(5, seg)]}
+    t.led = type("Led", (), {"entries": {"s2c": [sent], "c2s": []}})()
+    flags = {"retransmission", "spurious_retransmission"}
+    t.incomplete = {0: False, 1: False}
+    assert t.judge(0, 0, flags) == flags
+    t.incomplete = {0: False, 1: True}
+    assert t.judge(0, 0, flags) == set()
