@@ -116,15 +116,16 @@ class Truth:
         # A segment overtaken on the way here comes after a later one: tshark calls that a retransmission when
         # it comes later than its RTT estimate allows for reordering.
         overtaken = at_receiver and e is not None and e["reordered"]
-        # Where the sender's capture lost packets, an earlier send of these bytes may be among them: the ledger
-        # cannot say it was not resent (a long_lines[10mb] run: 3,868 dropped there, and Wireshark rightly
-        # called a segment the client had already acknowledged a spurious retransmission).
-        unknown = seglen > 0 and self.incomplete[self.side_of_sender(direction)]
-        again = resent or duplicated or overtaken or unknown
+        # Where the sender's capture lost packets, an earlier send of these bytes (or of this ACK) may be among
+        # them, and the ledger cannot say it was not sent before (a long_lines[10mb] run: 3,868 dropped there,
+        # and Wireshark rightly called a segment the client had already acknowledged a spurious retransmission).
+        unknown = self.incomplete[self.side_of_sender(direction)]
+        again = resent or duplicated or overtaken or (seglen > 0 and unknown)
         ok = {"retransmission": again, "fast_retransmission": again, "spurious_retransmission": again,
-              "out_of_order": at_receiver and (e is not None and e["reordered"] or duplicated) or resent,
+              "out_of_order": at_receiver and (e is not None and e["reordered"] or duplicated) or resent
+              or (seglen > 0 and unknown),
               "lost_segment": upset_before or self.incomplete[side],
-              "duplicate_ack": dup_ack or duplicated or upset_before or upset_other,
+              "duplicate_ack": dup_ack or duplicated or upset_before or upset_other or (seglen == 0 and unknown),
               "ack_lost_segment": upset_other or self.incomplete[side]}
         return {f for f in flags if not ok[f]}
 
