@@ -72,9 +72,10 @@ class Truth:
                                      [(t, 1, b) for t, b in self._frames(f, 1)], {self.client}, {self.server})
         self.pk = pk
         # A side whose capture lost packets itself (the kernel's drops) or kept only some (a narrowing filter):
-        # there, "previous segment not captured" and "ACKed unseen segment" are true of the file, and what its
-        # side sent may have been sent before.
+        # there, "previous segment not captured" and "ACKed unseen segment" are true of the file.
         self.incomplete = {i: bool(f.interfaces[i].drops or f.interfaces[i].filter) for i in (0, 1)}
+        # The kernel's drops alone hide what a side sent: the lab's filters keep whole conversations.
+        self.dropped = {i: bool(f.interfaces[i].drops) for i in (0, 1)}
 
     @staticmethod
     def _frames(f, iface):
@@ -119,7 +120,7 @@ class Truth:
         # Where the sender's capture lost packets, an earlier send of these bytes (or of this ACK) may be among
         # them, and the ledger cannot say it was not sent before (a long_lines[10mb] run: 3,868 dropped there,
         # and Wireshark rightly called a segment the client had already acknowledged a spurious retransmission).
-        unknown = self.incomplete[self.side_of_sender(direction)]
+        unknown = self.dropped[self.side_of_sender(direction)]
         again = resent or duplicated or overtaken or (seglen > 0 and unknown)
         ok = {"retransmission": again, "fast_retransmission": again, "spurious_retransmission": again,
               "out_of_order": at_receiver and (e is not None and e["reordered"] or duplicated) or resent

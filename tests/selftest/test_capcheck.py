@@ -81,16 +81,17 @@ def test_a_resend_hidden_by_the_sender_s_dropped_packets_is_not_judged_false():
     t.pk = {0: [(10, seg)], 1: [(5, seg)]}
     t.led = type("Led", (), {"entries": {"s2c": [sent], "c2s": []}})()
     flags = {"retransmission", "spurious_retransmission", "out_of_order"}
-    t.incomplete = {0: False, 1: False}
+    t.incomplete = {0: False, 1: False}     # what "previous segment not captured" is excused by
+    t.dropped = {0: False, 1: False}
     assert t.judge(0, 0, flags) == flags
-    t.incomplete = {0: True, 1: False}      # the receiver's drops say nothing of what was sent before
+    t.dropped = {0: True, 1: False}      # the receiver's drops say nothing of what was sent before
     assert t.judge(0, 0, flags) == flags
-    t.incomplete = {0: False, 1: True}
+    t.dropped = {0: False, 1: True}
     assert t.judge(0, 0, flags) == set()
     # A repeated ACK: a duplicate ACK that the server's drops may hide the first of.
     ack = dict(seg, payload=0, l4=b"a" * 20)
     t.pk = {0: [(10, ack)], 1: [(5, ack)]}
-    t.incomplete = {0: False, 1: False}
+    t.dropped = {0: False, 1: False}
     assert t.judge(0, 0, {"duplicate_ack"}) == {"duplicate_ack"}
-    t.incomplete = {0: False, 1: True}
+    t.dropped = {0: False, 1: True}
     assert t.judge(0, 0, {"duplicate_ack"}) == set()
