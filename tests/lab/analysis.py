@@ -12,7 +12,9 @@ on that link,
   network duplicated it, or a packet sent before it was lost or overtaken;
 - ACKed unseen segment: a packet of the other direction was lost or overtaken.
 Where the capture of a side is incomplete (the kernel dropped packets for it, or a filter kept only some),
-"previous segment not captured" and "ACKed unseen segment" are true of that file.
+"previous segment not captured" and "ACKed unseen segment" are true of that file. Where the kernel dropped
+packets for the sender's capture, an earlier send may be among them: retransmission, out-of-order and duplicate
+ACK are not judged false there.
 """
 import collections
 import hashlib
