@@ -102,7 +102,7 @@ struct wc_sniff_order_queue {
 };
 /* Chunks are this large, a huge page (a larger block gets one of its own), and at most this many bytes of
  * empty ones are kept for reuse. */
-#define WC_SNIFF_ORDER_CHUNK (2u << 20)
+#define WC_SNIFF_ORDER_CHUNK WC_HUGE_PAGE
 #define WC_SNIFF_ORDER_FREE_BYTES (16u << 20)
 struct wc_sniff_order {
     struct wc_sniff_order_queue q[WC_SNIFF_MAX_IFACES];   /* one per source, in s->src order */

@@ -11,11 +11,12 @@
  * leave in runs, each a single write of blocks that lie side by side. */
 #include "capture_int.h"
 
+#include "wirecheck/sys.h"
+
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct wc_sniff_chunk {
     struct wc_sniff_chunk *next;  /* on the free list */
@@ -24,24 +25,11 @@ struct wc_sniff_chunk {
     alignas(max_align_t) uint8_t data[];
 };
 
-/* At least size bytes, in whole huge pages where the kernel has them: the window holds tens of MiB, and this
- * machine's 4 KiB page faults (15 us each on first touch) made filling it cost more than the packets. */
-static void *big_alloc(size_t size)
-{
-    size_t whole = (size + WC_SNIFF_ORDER_CHUNK - 1) & ~(size_t)(WC_SNIFF_ORDER_CHUNK - 1);
-    void *p;
-
-    if (posix_memalign(&p, WC_SNIFF_ORDER_CHUNK, whole) != 0)
-        return NULL;
-    madvise(p, whole, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
-    return p;
-}
-
 /* A chunk for blocks of len bytes: a huge page, or more for a larger block. */
 static struct wc_sniff_chunk *chunk_new(size_t len)
 {
     size_t size = sizeof(struct wc_sniff_chunk) + len;
-    struct wc_sniff_chunk *c = big_alloc(size > WC_SNIFF_ORDER_CHUNK ? size : WC_SNIFF_ORDER_CHUNK);
+    struct wc_sniff_chunk *c = wc_alloc_huge(size > WC_SNIFF_ORDER_CHUNK ? size : WC_SNIFF_ORDER_CHUNK);
 
     if (!c)
         return NULL;
@@ -121,7 +109,7 @@ static int queue_grow(struct wc_sniff_order_queue *q)
 {
     size_t big = WC_SNIFF_ORDER_CHUNK / sizeof *q->ring;
     size_t cap = !q->cap ? 256 : q->cap < big ? big : 2 * q->cap;
-    struct wc_sniff_order_slot *r = cap < big ? malloc(cap * sizeof *r) : big_alloc(cap * sizeof *r);
+    struct wc_sniff_order_slot *r = cap < big ? malloc(cap * sizeof *r) : wc_alloc_huge(cap * sizeof *r);
 
     if (!r)
         return -ENOMEM;

@@ -2,19 +2,18 @@
  * flow_label.c. */
 #include "wirecheck/flow.h"
 #include "flow_int.h"
+#include "wirecheck/sys.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define NIL UINT32_MAX
 /* Flows live in blocks of this many, each in a huge page where the kernel has them: a growing array moved
  * (mremap) and faulted in 4 KiB pages took a third of labelling a file of 15,000 short connections. */
 #define FLOW_BLOCK 2048
-#define FLOW_BLOCK_BYTES (2u << 20)
-_Static_assert(FLOW_BLOCK * sizeof(struct flow) <= FLOW_BLOCK_BYTES, "a block of flows fills one huge page");
+_Static_assert(FLOW_BLOCK * sizeof(struct flow) <= WC_HUGE_PAGE, "a block of flows fills one huge page");
 
 struct wc_flows {
     struct flow **blocks;         /* max / FLOW_BLOCK of them, allocated as flows come */
@@ -144,12 +143,8 @@ static struct flow *flow_lookup(struct wc_flows *t, uint32_t iface, uint64_t ts,
     if (t->n == t->max)
         return NULL;
     if (t->n % FLOW_BLOCK == 0) {
-        void *block;
-
-        if (posix_memalign(&block, FLOW_BLOCK_BYTES, FLOW_BLOCK_BYTES) != 0)
+        if (!(t->blocks[t->n / FLOW_BLOCK] = wc_alloc_huge(FLOW_BLOCK * sizeof(struct flow))))
             return NULL;
-        madvise(block, FLOW_BLOCK_BYTES, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
-        t->blocks[t->n / FLOW_BLOCK] = block;
     }
     f = flow_at(t, t->n);
     memset(f, 0, sizeof *f);

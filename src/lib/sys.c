@@ -5,7 +5,9 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,6 +136,17 @@ unsigned long long wc_wall_ns(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+void *wc_alloc_huge(size_t size)
+{
+    size_t whole = (size + WC_HUGE_PAGE - 1) & ~(size_t)(WC_HUGE_PAGE - 1);
+    void *p;
+
+    if (whole < size || posix_memalign(&p, WC_HUGE_PAGE, whole) != 0)
+        return NULL;
+    madvise(p, whole, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
+    return p;
 }
 
 int wc_drop_privileges(const char *user, char *errbuf, size_t errlen)
